@@ -9,3 +9,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build git python3 python3-pip \
   libeigen3-dev xtensor-dev xtl-dev doctest-dev libhwy-dev libdlpack-dev nlohmann-json3-dev \
   gnuplot-nox >/dev/null
+python3 "$(dirname "$0")/fetch_models.py"
