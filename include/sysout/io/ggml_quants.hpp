@@ -3,12 +3,13 @@
 // fast path (ggml_quants_highway.hpp) is held against.
 //
 // Arithmetic follows ggml-quants.c (dequantize_row_*) operation by operation.
-// Where ggml writes `a * q + b` (q4_1, q5_1, q2_K, q4_K, q5_K) the result
-// depends on whether the compiler fuses it into an FMA (GCC does, in GNU mode
-// with -mfma; numpy, used by the gguf Python package, does not). We make that
-// choice explicit with std::fma, so the reference gives the same bits under
-// any compiler flags, and the Highway kernels use MulAdd to match. The two
-// roundings differ from the unfused result by at most 1 ulp of the larger term.
+// Every product here is exact in f32: a scale is an f16 (11 significant bits)
+// times a small integer sub-scale (<= 8 bits), times a quant (<= 6 bits), so
+// at most 25 bits, and only q6_K's last product can round. Hence each output
+// is the exact value or one correctly rounded operation, whatever the order
+// of the multiplications and whether `a * q - m` is fused into an FMA. Any
+// correct implementation (ggml, the gguf Python package, our Highway kernels)
+// gives the same bits, which is what the tests assert.
 //
 // Source pointers must be aligned as the block structs (2 bytes; 4 for q8_K),
 // which GGUF's 32-byte tensor alignment guarantees.
@@ -150,8 +151,8 @@ inline void dequantize_q4_1(const block_q4_1* x, float* y, std::int64_t nb) noex
   for (std::int64_t i = 0; i < nb; ++i, y += qk4_1) {
     const float d = h2f(x[i].d), m = h2f(x[i].m);
     for (int j = 0; j < qk4_1 / 2; ++j) {
-      y[j] = std::fma(float(x[i].qs[j] & 0x0F), d, m);
-      y[j + qk4_1 / 2] = std::fma(float(x[i].qs[j] >> 4), d, m);
+      y[j] = float(x[i].qs[j] & 0x0F) * d + m;
+      y[j + qk4_1 / 2] = float(x[i].qs[j] >> 4) * d + m;
     }
   }
 }
@@ -182,8 +183,8 @@ inline void dequantize_q5_1(const block_q5_1* x, float* y, std::int64_t nb) noex
       const std::uint8_t xh_1 = std::uint8_t(((qh >> (j + 12))) & 0x10);
       const int x0 = (x[i].qs[j] & 0x0F) | xh_0;
       const int x1 = (x[i].qs[j] >> 4) | xh_1;
-      y[j] = std::fma(float(x0), d, m);
-      y[j + qk5_1 / 2] = std::fma(float(x1), d, m);
+      y[j] = float(x0) * d + m;
+      y[j + qk5_1 / 2] = float(x1) * d + m;
     }
   }
 }
@@ -215,11 +216,11 @@ inline void dequantize_q2_K(const block_q2_K* x, float* y, std::int64_t nb) noex
       for (int j = 0; j < 4; ++j) {
         std::uint8_t sc = x[i].scales[is++];
         float dl = d * float(sc & 0xF), ml = dmin * float(sc >> 4);
-        for (int l = 0; l < 16; ++l) *y++ = std::fma(dl, float((q[l] >> shift) & 3), -ml);
+        for (int l = 0; l < 16; ++l) *y++ = dl * float((q[l] >> shift) & 3) - ml;
         sc = x[i].scales[is++];
         dl = d * float(sc & 0xF);
         ml = dmin * float(sc >> 4);
-        for (int l = 0; l < 16; ++l) *y++ = std::fma(dl, float((q[l + 16] >> shift) & 3), -ml);
+        for (int l = 0; l < 16; ++l) *y++ = dl * float((q[l + 16] >> shift) & 3) - ml;
         shift += 2;
       }
       q += 32;
@@ -272,8 +273,8 @@ inline void dequantize_q4_K(const block_q4_K* x, float* y, std::int64_t nb) noex
       const float d1 = d * float(sc), m1 = dmin * float(m);
       get_scale_min_k4(is + 1, x[i].scales, sc, m);
       const float d2 = d * float(sc), m2 = dmin * float(m);
-      for (int l = 0; l < 32; ++l) *y++ = std::fma(d1, float(q[l] & 0xF), -m1);
-      for (int l = 0; l < 32; ++l) *y++ = std::fma(d2, float(q[l] >> 4), -m2);
+      for (int l = 0; l < 32; ++l) *y++ = d1 * float(q[l] & 0xF) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * float(q[l] >> 4) - m2;
       q += 32;
       is += 2;
     }
@@ -292,8 +293,8 @@ inline void dequantize_q5_K(const block_q5_K* x, float* y, std::int64_t nb) noex
       const float d1 = d * float(sc), m1 = dmin * float(m);
       get_scale_min_k4(is + 1, x[i].scales, sc, m);
       const float d2 = d * float(sc), m2 = dmin * float(m);
-      for (int l = 0; l < 32; ++l) *y++ = std::fma(d1, float((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)), -m1);
-      for (int l = 0; l < 32; ++l) *y++ = std::fma(d2, float((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)), -m2);
+      for (int l = 0; l < 32; ++l) *y++ = d1 * float((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * float((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
       ql += 32;
       is += 2;
       u1 = std::uint8_t(u1 << 2);
