@@ -27,6 +27,7 @@
 #include <string>
 #include <utility>
 
+#include "sysout/core/raw.hpp"
 #include "sysout/core/tensor_view.hpp"
 
 namespace sysout {

@@ -26,6 +26,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "sysout/core/raw.hpp"
 #include "sysout/core/tensor_view.hpp"
 
 namespace sysout {

@@ -1,0 +1,29 @@
+import os
+
+from conan import ConanFile
+from conan.tools.build import can_run
+from conan.tools.cmake import CMake, cmake_layout
+
+
+class SysoutTestConan(ConanFile):
+    settings = "os", "arch", "compiler", "build_type"
+    generators = "CMakeDeps", "CMakeToolchain"
+
+    def requirements(self):
+        self.requires(self.tested_reference_str)
+
+    def layout(self):
+        cmake_layout(self)
+
+    def build(self):
+        cmake = CMake(self)
+        cmake.configure()
+        cmake.build()
+
+    def test(self):
+        if can_run(self):
+            for exe in ("test_package", "test_package_eigen", "test_package_dlpack"):
+                path = os.path.join(self.cpp.build.bindir, exe)
+                if exe == "test_package" or os.path.exists(path):
+                    self.run(path, env="conanrun")
+                    self.output.info(f"{exe}: ran")
