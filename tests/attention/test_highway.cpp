@@ -9,7 +9,7 @@ using namespace sysout::attention;
 using namespace sysout::attention::testing;
 
 TEST_CASE("highway (static dispatch): every variant over the shape sweep matches the reference") {
-  MESSAGE("static target: " << highway_static_target());
+  MESSAGE("static target: " << std::string(highway_static_target()));
   sweep_backend([](const problem& p, const config& c, const stats& st) { attend_highway(p, c, st); }, true);
 }
 

@@ -69,6 +69,7 @@ inline std::int64_t mask_offset(const tensor_view& m, std::int64_t h, std::int64
 #define SYSOUT_ATTENTION_HIGHWAY_INL_H_
 #endif
 
+#include <hwy/aligned_allocator.h>
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>
 
@@ -228,9 +229,9 @@ inline void attend_impl(const problem& pb, const config& cfg, const stats& st) {
   // Score/probability buffer: one tile, or every tile the block sees when column sums are wanted.
   const std::int64_t pcols = want_cols ? ntiles * bk : bk;
   hwy::AlignedFreeUniquePtr<float[]> pbuf = hwy::AllocateAligned<float>(std::size_t(bq * std::max<std::int64_t>(pcols, 1)));
-  std::vector<float> mt(std::size_t(want_cols ? bq * ntiles : 1));  // running max per (row, tile)
-  std::vector<float> colsum(std::size_t(want_cols ? s.tk : 0));
-  std::vector<float> ek(std::size_t(d)), ev(std::size_t(dv)), vbias(std::size_t(dv));
+  std::vector<float> mt(static_cast<std::size_t>(want_cols ? bq * ntiles : 1));  // running max per (row, tile)
+  std::vector<float> colsum(static_cast<std::size_t>(want_cols ? s.tk : 0));
+  std::vector<float> ek(static_cast<std::size_t>(d)), ev(static_cast<std::size_t>(dv)), vbias(static_cast<std::size_t>(dv));
   float m[kQueryBlock], l[kQueryBlock], alpha[kQueryBlock], extra[kQueryBlock];
   std::int64_t lo[kQueryBlock], hi[kQueryBlock];
 

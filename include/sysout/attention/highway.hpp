@@ -6,6 +6,13 @@
 // For runtime CPU dispatch compile highway_dynamic.cpp into your program and
 // call attend_highway_dynamic() (highway_dynamic.hpp).
 #pragma once
+// Highway 1.0.3 stops with "best baseline should be included in dynamic
+// targets" under -march=native on AVX-512 "DL" CPUs (Ice Lake and later)
+// unless AVX3_DL is requested; harmless elsewhere. Must precede the first
+// <hwy/highway.h> of the translation unit.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
 #include <hwy/highway.h>
 
 #include "sysout/attention/highway-inl.hpp"
