@@ -1,0 +1,433 @@
+// Magnitude statistics of a tensor: median / mean / max of |x|, NaN and Inf
+// counts, values beyond the fp16 range. The reference statistic of the
+// massive-activation rule ("|h| > 1000 x median(|h|)") comes from here.
+//
+// Conventions (both backends follow them exactly):
+//  - median_abs: median over the non-NaN values (Inf counts as +Inf); for an
+//    even count it is the mean of the two middle values (numpy's convention;
+//    torch.median returns the lower one). No values -> 0.
+//  - mean_abs: over the finite values only. No finite values -> 0.
+//  - max_abs: over the non-NaN values (Inf if there is one). None -> 0.
+//  - over_f16_count: finite values with |x| > 65504 (f16_max); Inf is counted in
+//    inf_count only.
+//
+// Two backends: reference (scalar, any dtype, double arithmetic, a full copy +
+// nth_element) and the fast path (Highway; f32, f16 and bf16; f64 uses the
+// reference): one streaming pass over L1-sized chunks that sums, maxes, counts
+// and compacts the values inside a median bracket estimated from a 4096-value
+// sample; the median is then selected among the compacted values. If the sample
+// bracket misses the median (probability ~0.3% per side by construction: the
+// bracket is +-3 standard deviations of the sample median's rank) the fast path
+// falls back to exact selection over a copy. Chunks holding NaN/Inf or values
+// beyond fp16 range are processed by the scalar code, so special values are
+// counted exactly.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "sysout/core/error.hpp"
+#include "sysout/core/tensor_view.hpp"
+#include "sysout/io/json_writer.hpp"
+
+#if __has_include(<hwy/highway.h>) && !defined(SYSOUT_NO_HIGHWAY)
+#include "sysout/detect/highway.hpp"
+#endif
+
+namespace sysout::detect {
+
+// Which implementation to run: the fastest available, or the scalar reference.
+enum class backend : std::uint8_t { best, reference };
+
+struct magnitude_stats {
+  std::int64_t count = 0;           // elements examined
+  std::int64_t nan_count = 0;
+  std::int64_t inf_count = 0;
+  std::int64_t over_f16_count = 0;  // finite |x| > 65504
+  double max_abs = 0;
+  double mean_abs = 0;
+  double median_abs = 0;
+
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("count", count).field("nan_count", nan_count).field("inf_count", inf_count);
+    w.field("over_f16_count", over_f16_count);
+    w.field("max_abs", max_abs).field("mean_abs", mean_abs).field("median_abs", median_abs);
+    w.end_object();
+  }
+};
+
+// A position in the logical row-major order of a view, with its magnitude.
+struct ranked_value {
+  double magnitude = 0;
+  std::int64_t index = 0;
+};
+// Larger magnitude first; ties: smaller index first (a total order, so every
+// backend returns the same top-k).
+inline bool ranks_before(const ranked_value& a, const ranked_value& b) {
+  return a.magnitude > b.magnitude || (a.magnitude == b.magnitude && a.index < b.index);
+}
+
+// Element offset of the flat (row-major logical) index i of view v.
+inline std::int64_t offset_of_flat(const tensor_view& v, std::int64_t i) {
+  std::int64_t off = 0;
+  for (int a = v.rank() - 1; a >= 0; --a) {
+    const std::int64_t e = v.shape()[a];
+    off += (i % e) * v.strides()[a];
+    i /= e;
+  }
+  return off;
+}
+
+namespace detail {
+
+struct scan_request {
+  int topk = 0;                                                   // top-k magnitudes to return
+  double collect_above = std::numeric_limits<double>::infinity();  // collect every |x| > this
+  std::int64_t collect_cap = std::int64_t(1) << 22;                // at most this many, else incomplete
+};
+struct scan_result {
+  magnitude_stats stats;
+  std::vector<ranked_value> topk;   // sorted by ranks_before
+  std::vector<ranked_value> above;  // increasing index
+  bool above_complete = true;       // false when more than collect_cap values were above
+};
+
+inline void finish_topk(std::vector<ranked_value>& buf, int k) {
+  if (std::int64_t(buf.size()) > k) {
+    std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.end(), ranks_before);
+    buf.resize(std::size_t(k));
+  }
+  std::sort(buf.begin(), buf.end(), ranks_before);
+}
+
+// Median (numpy convention) of v, reordering v.
+template <class T>
+double median_inplace(std::vector<T>& v) {
+  if (v.empty()) return 0.0;
+  const std::size_t k1 = (v.size() - 1) / 2, k2 = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(k1), v.end());
+  const double a = double(v[k1]);
+  const double b = k2 == k1 ? a : double(*std::min_element(v.begin() + std::ptrdiff_t(k1) + 1, v.end()));
+  return a == b ? a : (a + b) / 2;
+}
+
+// Scalar reference: any dtype, double arithmetic, whole copy.
+inline scan_result scan_reference(const tensor_view& x, const scan_request& rq) {
+  scan_result r;
+  auto& s = r.stats;
+  s.count = x.size();
+  std::vector<double> mags;
+  mags.reserve(std::size_t(x.size()));
+  std::vector<ranked_value> top;
+  double sum = 0;
+  std::int64_t idx = 0;
+  double topk_thr = -1;
+  for_each_offset(x, [&](std::int64_t off) {
+    const double a = std::fabs(load_as_double(x.ptr_at(off), x.type()));
+    const std::int64_t i = idx++;
+    if (std::isnan(a)) {
+      ++s.nan_count;
+      return;
+    }
+    if (std::isinf(a)) {
+      ++s.inf_count;
+    } else {
+      sum += a;
+      if (a > double(f16_max)) ++s.over_f16_count;
+    }
+    s.max_abs = std::max(s.max_abs, a);
+    mags.push_back(a);
+    if (a > rq.collect_above) {
+      if (std::int64_t(r.above.size()) < rq.collect_cap)
+        r.above.push_back({a, i});
+      else
+        r.above_complete = false;
+    }
+    if (rq.topk > 0 && a >= topk_thr) {
+      top.push_back({a, i});
+      if (top.size() >= std::size_t(4 * rq.topk + 1024)) {
+        finish_topk(top, rq.topk);
+        topk_thr = top.back().magnitude;
+      }
+    }
+  });
+  const std::int64_t finite = s.count - s.nan_count - s.inf_count;
+  s.mean_abs = finite > 0 ? sum / double(finite) : 0.0;
+  s.median_abs = median_inplace(mags);
+  if (rq.topk > 0) finish_topk(top, rq.topk);
+  r.topk = std::move(top);
+  return r;
+}
+
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+
+inline constexpr std::size_t chunk_elems = 2048;  // 8 KiB of f32: stays in L1 between the two passes
+
+// Calls f(const float* p, size_t n, int64 flat_base) over the view as f32
+// chunks in row-major logical order (f16/bf16 and strided data are widened or
+// gathered into scratch first). Only f32/f16/bf16 views.
+template <class F>
+void for_each_f32_chunk(const tensor_view& x, std::vector<float>& scratch, F&& f) {
+  if (x.empty()) return;
+  scratch.resize(chunk_elems);
+  const dtype t = x.type();
+  auto contiguous_run = [&](const char* base_ptr, std::int64_t n, std::int64_t flat) {
+    for (std::int64_t b = 0; b < n; b += std::int64_t(chunk_elems)) {
+      const std::size_t len = std::size_t(std::min<std::int64_t>(std::int64_t(chunk_elems), n - b));
+      if (t == dtype::f32) {
+        f(reinterpret_cast<const float*>(base_ptr) + b, len, flat + b);
+      } else {
+        simd::widen_to_f32(reinterpret_cast<const std::uint16_t*>(base_ptr) + b, scratch.data(), len,
+                           t == dtype::bf16);
+        f(static_cast<const float*>(scratch.data()), len, flat + b);
+      }
+    }
+  };
+  if (x.is_contiguous()) {
+    contiguous_run(static_cast<const char*>(x.data()), x.size(), 0);
+    return;
+  }
+  const int last = x.rank() - 1;
+  const std::int64_t inner = x.shape()[last], istride = x.strides()[last];
+  const tensor_view outer = x.select(last, 0);
+  std::int64_t row = 0;
+  for_each_offset(outer, [&](std::int64_t off) {
+    const char* p = static_cast<const char*>(x.data()) + off * std::int64_t(x.element_size());
+    const std::int64_t flat = (row++) * inner;
+    if (istride == 1) {
+      contiguous_run(p, inner, flat);
+      return;
+    }
+    for (std::int64_t b = 0; b < inner; b += std::int64_t(chunk_elems)) {
+      const std::int64_t len = std::min<std::int64_t>(std::int64_t(chunk_elems), inner - b);
+      for (std::int64_t j = 0; j < len; ++j)
+        scratch[std::size_t(j)] = float(load_as_double(p + (b + j) * istride * std::int64_t(x.element_size()), t));
+      f(static_cast<const float*>(scratch.data()), std::size_t(len), flat + b);
+    }
+  });
+}
+
+// Largest float <= d (thresholds are compared in float inside the kernels and
+// re-checked in double, so rounding must never drop a candidate).
+inline float float_at_or_below(double d) {
+  if (std::isinf(d) || std::isnan(d)) return float(d);
+  float f = float(d);
+  if (double(f) > d) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+  return f;
+}
+
+inline std::uint64_t splitmix64(std::uint64_t& s) {
+  std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
+  scan_result r;
+  auto& s = r.stats;
+  const std::int64_t n = x.size();
+  s.count = n;
+  if (n == 0) return r;
+  constexpr float inf = std::numeric_limits<float>::infinity();
+
+  // 1. Sample: 256 runs of 16 consecutive values at pseudo-random places (runs
+  //    keep it cheap on memory; random starts avoid aliasing with the row length).
+  std::vector<float> sample;
+  {
+    constexpr std::int64_t runs = 256, run_len = 16;
+    if (n <= runs * run_len) {
+      for (std::int64_t i = 0; i < n; ++i) sample.push_back(float(load_as_double(x.ptr_at(offset_of_flat(x, i)), x.type())));
+    } else {
+      std::uint64_t seed = 0x5f5a11ce5ull;
+      for (std::int64_t k = 0; k < runs; ++k) {
+        const std::int64_t start = std::int64_t(splitmix64(seed) % std::uint64_t(n - run_len + 1));
+        for (std::int64_t j = 0; j < run_len; ++j)
+          sample.push_back(float(load_as_double(x.ptr_at(offset_of_flat(x, start + j)), x.type())));
+      }
+    }
+    std::size_t m = 0;
+    for (float v : sample)
+      if (!std::isnan(v)) sample[m++] = std::fabs(v);
+    sample.resize(m);
+  }
+  float lo = 0, hi = inf;
+  if (n > 65536 && sample.size() >= 1024) {
+    const std::int64_t m = std::int64_t(sample.size()), j = m / 2;
+    const std::int64_t delta = std::int64_t(std::ceil(1.5 * std::sqrt(double(m)))) + 2;  // 3 sd of the rank
+    const std::int64_t jl = std::max<std::int64_t>(0, j - delta), jh = std::min<std::int64_t>(m - 1, j + delta);
+    std::nth_element(sample.begin(), sample.begin() + jh, sample.end());
+    hi = sample[std::size_t(jh)];
+    std::nth_element(sample.begin(), sample.begin() + jl, sample.begin() + jh);
+    lo = sample[std::size_t(jl)];
+  }
+  float topk_thr = inf;
+  if (rq.topk > 0) {
+    topk_thr = 0;
+    if (std::int64_t(sample.size()) >= rq.topk) {
+      // The k-th largest of a subset never exceeds the k-th largest of the whole.
+      std::nth_element(sample.begin(), sample.begin() + (rq.topk - 1), sample.end(), std::greater<float>());
+      topk_thr = sample[std::size_t(rq.topk - 1)];
+    }
+  }
+  const float collect_above = float_at_or_below(rq.collect_above);  // handler re-checks in double
+  float rare_thr = std::min(topk_thr, collect_above);
+
+  std::vector<ranked_value> top;
+  const std::size_t trim_at = std::size_t(4 * std::max(rq.topk, 1) + 4096);
+  auto on_rare = [&](std::int64_t i, float a) {
+    if (double(a) > rq.collect_above) {
+      if (std::int64_t(r.above.size()) < rq.collect_cap)
+        r.above.push_back({double(a), i});
+      else
+        r.above_complete = false;
+    }
+    if (a >= topk_thr) {
+      top.push_back({double(a), i});
+      if (top.size() >= trim_at) {
+        finish_topk(top, rq.topk);
+        topk_thr = float(top.back().magnitude);
+        rare_thr = std::min(topk_thr, collect_above);
+      }
+    }
+  };
+
+  // 2. One pass.
+  std::vector<float> bracket(std::size_t(std::min<std::int64_t>(n, 1 << 16)) + 64);
+  std::size_t nb = 0;
+  std::int64_t below = 0;
+  double sum = 0;
+  float mx = 0;
+  std::vector<float> scratch;
+  for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
+    if (bracket.size() < nb + len + 64) bracket.resize(std::max(bracket.size() * 2, nb + len + 64));
+    float cs, cm;
+    simd::abs_sum_max(p, len, cs, cm);
+    if (std::isfinite(cs) && cm <= f16_max) {
+      sum += double(cs);
+      mx = std::max(mx, cm);
+      nb += simd::bracket_pass(p, len, lo, hi, rare_thr, bracket.data() + nb, below,
+                               [&](std::size_t i, float a) { on_rare(base + std::int64_t(i), a); });
+      return;
+    }
+    for (std::size_t i = 0; i < len; ++i) {  // exact scalar treatment of special values
+      const float a = std::fabs(p[i]);
+      if (std::isnan(a)) {
+        ++s.nan_count;
+        continue;
+      }
+      if (std::isinf(a)) {
+        ++s.inf_count;
+      } else {
+        sum += double(a);
+        if (a > f16_max) ++s.over_f16_count;
+      }
+      mx = std::max(mx, a);
+      if (a < lo)
+        ++below;
+      else if (a <= hi)
+        bracket[nb++] = a;
+      if (a >= rare_thr) on_rare(base + std::int64_t(i), a);
+    }
+  });
+  s.max_abs = double(mx);
+  const std::int64_t finite = n - s.nan_count - s.inf_count;
+  s.mean_abs = finite > 0 ? sum / double(finite) : 0.0;
+
+  // 3. Median from the bracket, or exactly from a copy when the bracket missed.
+  const std::int64_t N = n - s.nan_count;
+  if (N > 0) {
+    const std::int64_t k1 = (N - 1) / 2, k2 = N / 2;
+    if (below <= k1 && below + std::int64_t(nb) > k2) {
+      const std::size_t j1 = std::size_t(k1 - below), j2 = std::size_t(k2 - below);
+      std::nth_element(bracket.begin(), bracket.begin() + std::ptrdiff_t(j1), bracket.begin() + std::ptrdiff_t(nb));
+      const double a = bracket[j1];
+      const double b = j2 == j1 ? a
+                                : double(*std::min_element(bracket.begin() + std::ptrdiff_t(j1) + 1,
+                                                           bracket.begin() + std::ptrdiff_t(nb)));
+      s.median_abs = a == b ? a : (a + b) / 2;
+    } else {
+      std::vector<float> all;
+      all.reserve(std::size_t(N));
+      for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t) {
+        for (std::size_t i = 0; i < len; ++i)
+          if (!std::isnan(p[i])) all.push_back(std::fabs(p[i]));
+      });
+      s.median_abs = median_inplace(all);
+    }
+  }
+  if (rq.topk > 0) finish_topk(top, rq.topk);
+  r.topk = std::move(top);
+  return r;
+}
+
+// Every |x| > thr (strict) with its flat index, in increasing index order.
+inline std::vector<ranked_value> collect_above_fast(const tensor_view& x, double thr) {
+  std::vector<ranked_value> out;
+  std::vector<float> scratch, dummy(chunk_elems + 64);
+  std::int64_t below = 0;
+  const float fthr = float_at_or_below(thr);
+  for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
+    simd::bracket_pass(p, len, std::numeric_limits<float>::infinity(), -1.0f, fthr, dummy.data(), below,
+                       [&](std::size_t i, float a) {
+                         if (double(a) > thr) out.push_back({double(a), base + std::int64_t(i)});
+                       });
+  });
+  return out;
+}
+#endif  // SYSOUT_DETECT_HAVE_HIGHWAY
+
+inline bool fast_path_available(const tensor_view& x) {
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+  return x.type() == dtype::f32 || x.type() == dtype::f16 || x.type() == dtype::bf16;
+#else
+  (void)x;
+  return false;
+#endif
+}
+
+inline scan_result scan(const tensor_view& x, const scan_request& rq, backend b) {
+  (void)b;
+  if (!is_floating(x.type()))
+    throw_error(x.where(), "magnitude statistics need a floating dtype, got ", dtype_name(x.type()), " (shape ",
+                x.shape().str(), ")");
+  if (rq.topk < 0) throw_error(x.where(), "top-k must be >= 0, got ", rq.topk);
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+  if (b == backend::best && fast_path_available(x)) return scan_fast(x, rq);
+#endif
+  return scan_reference(x, rq);
+}
+
+inline std::vector<ranked_value> collect_above(const tensor_view& x, double thr, backend b) {
+  (void)b;
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+  if (b == backend::best && fast_path_available(x)) return collect_above_fast(x, thr);
+#endif
+  std::vector<ranked_value> out;
+  std::int64_t idx = 0;
+  for_each_offset(x, [&](std::int64_t off) {
+    const double a = std::fabs(load_as_double(x.ptr_at(off), x.type()));
+    if (a > thr) out.push_back({a, idx});
+    ++idx;
+  });
+  return out;
+}
+
+}  // namespace detail
+
+// Statistics of |x| over every element of x (any rank, layout, floating dtype).
+inline magnitude_stats magnitude_statistics(const tensor_view& x, backend b = backend::best) {
+  return detail::scan(x, detail::scan_request{}, b).stats;
+}
+
+// The k largest |x| with their flat (row-major logical) indices, largest first.
+inline std::vector<ranked_value> top_magnitudes(const tensor_view& x, int k, backend b = backend::best) {
+  detail::scan_request rq;
+  rq.topk = k;
+  return detail::scan(x, rq, b).topk;
+}
+
+}  // namespace sysout::detect
