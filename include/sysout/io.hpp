@@ -5,4 +5,6 @@
 #include "sysout/io/ggml_quants.hpp"
 #include "sysout/io/ggml_types.hpp"
 #include "sysout/io/gguf.hpp"
+#include "sysout/io/json_writer.hpp"
 #include "sysout/io/mapped_file.hpp"
+#include "sysout/io/npy.hpp"
