@@ -1,0 +1,101 @@
+// y[T, rows] = x[T, cols] . W^T for a (possibly quantized) weight matrix:
+// the activation rows are prepared once (quantized to the 8-bit blocks the
+// weight type dots with, see quant_dot.hpp), then output rows are split across
+// the thread pool in tiles; within a tile each weight row is dotted with every
+// token's activation while it is hot in L1.
+//
+// Kernels: the Highway ones (quant_dot_highway.hpp) when Highway is available
+// and SYSOUT_NO_HIGHWAY is not defined, else the scalar reference. matmul_ref()
+// always uses the reference (tests compare the two).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "sysout/core/error.hpp"
+#include "sysout/model/quant_dot.hpp"
+#include "sysout/model/thread_pool.hpp"
+#include "sysout/model/weights.hpp"
+
+#if __has_include(<hwy/highway.h>) && !defined(SYSOUT_NO_HIGHWAY)
+#include "sysout/model/quant_dot_highway.hpp"
+#define SYSOUT_MODEL_HAVE_HIGHWAY 1
+#else
+#define SYSOUT_MODEL_HAVE_HIGHWAY 0
+#endif
+
+namespace sysout::model {
+
+struct matmul_scratch {
+  std::vector<std::byte> act;  // prepared activation rows
+};
+
+enum class kernel_set : std::uint8_t { reference, fast };
+
+inline constexpr bool have_fast_kernels = SYSOUT_MODEL_HAVE_HIGHWAY != 0;
+
+inline void prepare_activation(kernel_set k, ggml_type t, const float* x, void* out, std::int64_t n) {
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+  if (k == kernel_set::fast) return hwy_kernels::prepare_activation(t, x, out, n);
+#endif
+  (void)k;
+  prepare_activation_ref(t, x, out, n);
+}
+
+inline float vec_dot(kernel_set k, ggml_type t, std::int64_t n, const void* w, const void* a, float* scratch) {
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+  if (k == kernel_set::fast) return hwy_kernels::vec_dot(t, n, w, a, scratch);
+#endif
+  (void)k;
+  return vec_dot_ref(t, n, w, a, scratch);
+}
+
+// x: T rows of W.cols floats (row stride ldx); y: T rows, row stride ldy, writes
+// columns [0, W.rows).
+inline void matmul(const matrix& W, const float* x, std::int64_t T, std::int64_t ldx, float* y, std::int64_t ldy,
+                   thread_pool* pool, matmul_scratch& s, kernel_set k = kernel_set::fast) {
+  if (W.empty()) throw_error("matmul", "weight matrix '", W.name, "' is missing");
+  if (T <= 0) return;
+  const auto fmt = activation_format_for(W.type);
+  const std::size_t arow = activation_row_bytes(fmt, W.cols);
+  if (s.act.size() < arow * std::size_t(T)) s.act.resize(arow * std::size_t(T));
+  const bool need_deq = fmt == activation_format::f32 && W.type != ggml_type::f32;
+
+  for (std::int64_t t = 0; t < T; ++t) prepare_activation(k, W.type, x + t * ldx, s.act.data() + arow * std::size_t(t), W.cols);
+
+  // Tiles of rows; each task owns disjoint output columns, so no synchronisation.
+  constexpr std::int64_t tile = 16;
+  const std::int64_t n_tiles = (W.rows + tile - 1) / tile;
+  auto run_tile = [&](std::int64_t ti) {
+    const std::int64_t r0 = ti * tile, r1 = r0 + tile < W.rows ? r0 + tile : W.rows;
+    float* scratch = nullptr;
+    if (need_deq) {  // fallback types: dequantize each weight row into a per-thread buffer
+      thread_local std::vector<float> deq;
+      if (std::int64_t(deq.size()) < W.cols) deq.resize(std::size_t(W.cols));
+      scratch = deq.data();
+    }
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::byte* wr = W.row(r);
+      for (std::int64_t t = 0; t < T; ++t)
+        y[t * ldy + r] = vec_dot(k, W.type, W.cols, wr, s.act.data() + arow * std::size_t(t), scratch);
+    }
+  };
+  if (pool && pool->size() > 1 && n_tiles > 1)
+    pool->parallel_for(n_tiles, run_tile);
+  else
+    for (std::int64_t ti = 0; ti < n_tiles; ++ti) run_tile(ti);
+}
+
+// The same with the scalar reference kernels, single-threaded.
+inline void matmul_ref(const matrix& W, const float* x, std::int64_t T, std::int64_t ldx, float* y, std::int64_t ldy) {
+  matmul_scratch s;
+  matmul(W, x, T, ldx, y, ldy, nullptr, s, kernel_set::reference);
+}
+
+// Row r of W as f32 (embedding lookup).
+inline void dequantize_matrix_row(const matrix& W, std::int64_t r, float* out) {
+  if (r < 0 || r >= W.rows) throw_error(W.name, "row ", r, " out of range [0, ", W.rows, ")");
+  io::dequantize_row_ref(W.type, W.row(r), out, W.cols);
+}
+
+}  // namespace sysout::model

@@ -1,0 +1,246 @@
+// Highway (static dispatch) twins of quant_dot.hpp: the same dot products,
+// vectorised the way ggml's AVX2 kernels are. Per 32-element block the weight
+// nibbles are unpacked in registers, widened to int16 together with the int8
+// activation quants, multiplied pairwise into int32 lanes (ReorderWidenMulAccumulate
+// = vpmaddwd), converted to float and accumulated with the block's scale;
+// the horizontal sum happens once per row. Integer sums are exact, so each kernel
+// differs from the scalar reference only in float summation order
+// (tests/model/test_quant_dot.cpp holds them to 1e-5 relative).
+//
+// The integer kernels need 256-bit vectors (AVX2 and up); on narrower targets
+// they forward to the scalar reference.
+#pragma once
+// Highway 1.0.3 rejects -march=native on AVX-512 "DL" CPUs unless asked for
+// AVX3_DL (see io/ggml_quants_highway.hpp); must precede the first <hwy/highway.h>.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
+#include <hwy/highway.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "sysout/io/ggml_quants.hpp"
+#include "sysout/model/quant_dot.hpp"
+
+namespace sysout::model::hwy_kernels {
+
+namespace hn = hwy::HWY_NAMESPACE;
+
+inline float dot_f32(const float* a, const float* b, std::int64_t n) noexcept {
+  const hn::ScalableTag<float> d;
+  const std::int64_t N = std::int64_t(hn::Lanes(d));
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  std::int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, a + i + N), hn::LoadU(d, b + i + N), s1);
+    s2 = hn::MulAdd(hn::LoadU(d, a + i + 2 * N), hn::LoadU(d, b + i + 2 * N), s2);
+    s3 = hn::MulAdd(hn::LoadU(d, a + i + 3 * N), hn::LoadU(d, b + i + 3 * N), s3);
+  }
+  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+inline float dot_f16_f32(const std::uint16_t* a, const float* b, std::int64_t n) noexcept {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const std::int64_t N = std::int64_t(hn::Lanes(d));
+  auto s0 = hn::Zero(d);
+  std::int64_t i = 0;
+  const auto* ah = reinterpret_cast<const hwy::float16_t*>(a);
+  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, ah + i)), hn::LoadU(d, b + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, s0));
+  for (; i < n; ++i) s += f16_to_f32(a[i]) * b[i];
+  return s;
+}
+
+#if HWY_CAP_GE256
+
+using d8x16 = hn::FixedTag<std::uint8_t, 16>;
+using di8x16 = hn::FixedTag<std::int8_t, 16>;
+using d16x16 = hn::FixedTag<std::int16_t, 16>;
+using d32x8 = hn::FixedTag<std::int32_t, 8>;
+using df8 = hn::FixedTag<float, 8>;
+using vi16 = hn::Vec<d16x16>;
+using vi32 = hn::Vec<d32x8>;
+
+// sum += pairwise products of two int16 vectors (16 lanes -> 8 int32 lanes).
+HWY_INLINE vi32 mul_acc(vi16 a, vi16 b, vi32 sum) {
+  vi32 unused = hn::Zero(d32x8());
+  return hn::ReorderWidenMulAccumulate(d32x8(), a, b, sum, unused);
+}
+HWY_INLINE vi16 load_i8(const std::int8_t* p) { return hn::PromoteTo(d16x16(), hn::LoadU(di8x16(), p)); }
+HWY_INLINE vi16 widen_u8(hn::Vec<d8x16> v) { return hn::BitCast(d16x16(), hn::PromoteTo(hn::FixedTag<std::uint16_t, 16>(), v)); }
+HWY_INLINE float reduce(hn::Vec<df8> v) { return hn::GetLane(hn::SumOfLanes(df8(), v)); }
+
+inline float vec_dot_q4_0_q8_0(std::int64_t n, const io::block_q4_0* x, const io::block_q8_0* y) noexcept {
+  const d8x16 du8;
+  const auto m4 = hn::Set(du8, 0x0F);
+  const auto eight = hn::Set(d16x16(), 8);
+  auto acc = hn::Zero(df8());
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const auto q = hn::LoadU(du8, x[i].qs);
+    const vi16 lo = hn::Sub(widen_u8(hn::And(q, m4)), eight);
+    const vi16 hi = hn::Sub(widen_u8(hn::ShiftRight<4>(q)), eight);
+    vi32 s = mul_acc(lo, load_i8(y[i].qs), hn::Zero(d32x8()));
+    s = mul_acc(hi, load_i8(y[i].qs + 16), s);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
+  }
+  return reduce(acc);
+}
+
+inline float vec_dot_q4_1_q8_1(std::int64_t n, const io::block_q4_1* x, const io::block_q8_1* y) noexcept {
+  const d8x16 du8;
+  const auto m4 = hn::Set(du8, 0x0F);
+  auto acc = hn::Zero(df8());
+  float summs = 0.0f;
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const auto q = hn::LoadU(du8, x[i].qs);
+    vi32 s = mul_acc(widen_u8(hn::And(q, m4)), load_i8(y[i].qs), hn::Zero(d32x8()));
+    s = mul_acc(widen_u8(hn::ShiftRight<4>(q)), load_i8(y[i].qs + 16), s);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
+    summs += f16_to_f32(x[i].m) * f16_to_f32(y[i].s);
+  }
+  return reduce(acc) + summs;
+}
+
+// 5th bits of elements j0..j0+15 of a q5 block as 0/16 int16 lanes.
+HWY_INLINE vi16 q5_high_bits(std::uint32_t qh, int j0) {
+  alignas(32) static constexpr std::uint16_t bits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
+  const hn::FixedTag<std::uint16_t, 16> du16;
+  const auto v = hn::Set(du16, std::uint16_t(qh >> j0));
+  const auto m = hn::TestBit(v, hn::Load(du16, bits));
+  return hn::BitCast(d16x16(), hn::IfThenElseZero(m, hn::Set(du16, 16)));
+}
+
+inline float vec_dot_q5_0_q8_0(std::int64_t n, const io::block_q5_0* x, const io::block_q8_0* y) noexcept {
+  const d8x16 du8;
+  const auto m4 = hn::Set(du8, 0x0F);
+  const auto sixteen = hn::Set(d16x16(), 16);
+  auto acc = hn::Zero(df8());
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    std::uint32_t qh;
+    std::memcpy(&qh, x[i].qh, 4);
+    const auto q = hn::LoadU(du8, x[i].qs);
+    const vi16 lo = hn::Sub(hn::Or(widen_u8(hn::And(q, m4)), q5_high_bits(qh, 0)), sixteen);
+    const vi16 hi = hn::Sub(hn::Or(widen_u8(hn::ShiftRight<4>(q)), q5_high_bits(qh, 16)), sixteen);
+    vi32 s = mul_acc(lo, load_i8(y[i].qs), hn::Zero(d32x8()));
+    s = mul_acc(hi, load_i8(y[i].qs + 16), s);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
+  }
+  return reduce(acc);
+}
+
+inline float vec_dot_q8_0_q8_0(std::int64_t n, const io::block_q8_0* x, const io::block_q8_0* y) noexcept {
+  auto acc = hn::Zero(df8());
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    vi32 s = mul_acc(load_i8(x[i].qs), load_i8(y[i].qs), hn::Zero(d32x8()));
+    s = mul_acc(load_i8(x[i].qs + 16), load_i8(y[i].qs + 16), s);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
+  }
+  return reduce(acc);
+}
+
+inline float vec_dot_q4_K_q8_K(std::int64_t n, const io::block_q4_K* x, const io::block_q8_K* y) noexcept {
+  const d8x16 du8;
+  const auto m4 = hn::Set(du8, 0x0F);
+  auto acc = hn::Zero(df8());
+  float mins = 0.0f;
+  for (std::int64_t i = 0; i < n / io::qk_k; ++i) {
+    const std::uint8_t* q = x[i].qs;
+    const std::int8_t* q8 = y[i].qs;
+    vi32 sumi = hn::Zero(d32x8());
+    int summ = 0;
+    for (int j = 0; j < 8; j += 2) {
+      std::uint8_t sc0, m0, sc1, m1;
+      io::get_scale_min_k4(j, x[i].scales, sc0, m0);
+      io::get_scale_min_k4(j + 1, x[i].scales, sc1, m1);
+      const auto qa = hn::LoadU(du8, q), qb = hn::LoadU(du8, q + 16);
+      vi32 s0 = mul_acc(widen_u8(hn::And(qa, m4)), load_i8(q8), hn::Zero(d32x8()));
+      s0 = mul_acc(widen_u8(hn::And(qb, m4)), load_i8(q8 + 16), s0);
+      vi32 s1 = mul_acc(widen_u8(hn::ShiftRight<4>(qa)), load_i8(q8 + 32), hn::Zero(d32x8()));
+      s1 = mul_acc(widen_u8(hn::ShiftRight<4>(qb)), load_i8(q8 + 48), s1);
+      sumi = hn::Add(sumi, hn::Add(hn::Mul(s0, hn::Set(d32x8(), sc0)), hn::Mul(s1, hn::Set(d32x8(), sc1))));
+      summ += m0 * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]) + m1 * (y[i].bsums[2 * j + 2] + y[i].bsums[2 * j + 3]);
+      q += 32;
+      q8 += 64;
+    }
+    acc = hn::MulAdd(hn::ConvertTo(df8(), sumi), hn::Set(df8(), y[i].d * f16_to_f32(x[i].d)), acc);
+    mins += y[i].d * f16_to_f32(x[i].dmin) * float(summ);
+  }
+  return reduce(acc) - mins;
+}
+
+inline float vec_dot_q6_K_q8_K(std::int64_t n, const io::block_q6_K* x, const io::block_q8_K* y) noexcept {
+  const d8x16 du8;
+  const auto m4 = hn::Set(du8, 0x0F);
+  const auto m3 = hn::Set(du8, 0x03);
+  const auto c32 = hn::Set(d16x16(), 32);
+  auto acc = hn::Zero(df8());
+  for (std::int64_t i = 0; i < n / io::qk_k; ++i) {
+    const std::uint8_t* ql = x[i].ql;
+    const std::uint8_t* qh = x[i].qh;
+    const std::int8_t* sc = x[i].scales;
+    const std::int8_t* q8 = y[i].qs;
+    vi32 sumi = hn::Zero(d32x8());
+    for (int nn = 0; nn < io::qk_k; nn += 128) {
+      for (int half = 0; half < 2; ++half) {  // l in [16*half, 16*half + 16)
+        const int l0 = 16 * half;
+        const auto a = hn::LoadU(du8, ql + l0), b = hn::LoadU(du8, ql + 32 + l0), h = hn::LoadU(du8, qh + l0);
+        const vi16 w1 = hn::Sub(widen_u8(hn::Or(hn::And(a, m4), hn::ShiftLeft<4>(hn::And(h, m3)))), c32);
+        const vi16 w2 = hn::Sub(widen_u8(hn::Or(hn::And(b, m4), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(h), m3)))), c32);
+        const vi16 w3 = hn::Sub(widen_u8(hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(h), m3)))), c32);
+        const vi16 w4 = hn::Sub(widen_u8(hn::Or(hn::ShiftRight<4>(b), hn::ShiftLeft<4>(hn::ShiftRight<6>(h)))), c32);
+        // scale index of element l: sc[l/16 + 2*k] for the k-th quarter
+        const vi32 s1 = mul_acc(w1, load_i8(q8 + l0), hn::Zero(d32x8()));
+        const vi32 s2 = mul_acc(w2, load_i8(q8 + 32 + l0), hn::Zero(d32x8()));
+        const vi32 s3 = mul_acc(w3, load_i8(q8 + 64 + l0), hn::Zero(d32x8()));
+        const vi32 s4 = mul_acc(w4, load_i8(q8 + 96 + l0), hn::Zero(d32x8()));
+        sumi = hn::Add(sumi, hn::Mul(s1, hn::Set(d32x8(), sc[half + 0])));
+        sumi = hn::Add(sumi, hn::Mul(s2, hn::Set(d32x8(), sc[half + 2])));
+        sumi = hn::Add(sumi, hn::Mul(s3, hn::Set(d32x8(), sc[half + 4])));
+        sumi = hn::Add(sumi, hn::Mul(s4, hn::Set(d32x8(), sc[half + 6])));
+      }
+      ql += 64;
+      qh += 32;
+      sc += 8;
+      q8 += 128;
+    }
+    acc = hn::MulAdd(hn::ConvertTo(df8(), sumi), hn::Set(df8(), f16_to_f32(x[i].d) * y[i].d), acc);
+  }
+  return reduce(acc);
+}
+
+#endif  // HWY_CAP_GE256
+
+// Activation quantization is O(n) per row against O(rows * n) dots; the scalar
+// reference is used as is (it is also what makes the dots bit-comparable).
+inline void prepare_activation(ggml_type t, const float* x, void* out, std::int64_t n) {
+  prepare_activation_ref(t, x, out, n);
+}
+
+inline float vec_dot(ggml_type t, std::int64_t n, const void* w, const void* a, float* scratch) {
+  switch (t) {
+    case ggml_type::f32: return dot_f32(static_cast<const float*>(w), static_cast<const float*>(a), n);
+    case ggml_type::f16: return dot_f16_f32(static_cast<const std::uint16_t*>(w), static_cast<const float*>(a), n);
+#if HWY_CAP_GE256
+    case ggml_type::q4_0: return vec_dot_q4_0_q8_0(n, static_cast<const io::block_q4_0*>(w), static_cast<const io::block_q8_0*>(a));
+    case ggml_type::q4_1: return vec_dot_q4_1_q8_1(n, static_cast<const io::block_q4_1*>(w), static_cast<const io::block_q8_1*>(a));
+    case ggml_type::q5_0: return vec_dot_q5_0_q8_0(n, static_cast<const io::block_q5_0*>(w), static_cast<const io::block_q8_0*>(a));
+    case ggml_type::q8_0: return vec_dot_q8_0_q8_0(n, static_cast<const io::block_q8_0*>(w), static_cast<const io::block_q8_0*>(a));
+    case ggml_type::q4_k: return vec_dot_q4_K_q8_K(n, static_cast<const io::block_q4_K*>(w), static_cast<const io::block_q8_K*>(a));
+    case ggml_type::q6_k: return vec_dot_q6_K_q8_K(n, static_cast<const io::block_q6_K*>(w), static_cast<const io::block_q8_K*>(a));
+#endif
+    default: break;
+  }
+  if (activation_format_for(t) == activation_format::f32 && t != ggml_type::f32) {
+    io::dequantize_row_ref(t, w, scratch, n);
+    return dot_f32(scratch, static_cast<const float*>(a), n);
+  }
+  return vec_dot_ref(t, n, w, a, scratch);
+}
+
+}  // namespace sysout::model::hwy_kernels
