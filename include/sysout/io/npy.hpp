@@ -185,7 +185,6 @@ struct npy_array {
   // Elements converted to double in C order (fortran_order arrays are reordered).
   std::vector<double> to_double() const {
     std::vector<double> out(static_cast<std::size_t>(size()));
-    const tensor_view v = view_or_throw(true);
     std::size_t k = 0;
     if (type == npy_dtype::u8) {
       // No sysout dtype for u8: walk the same offsets on the raw bytes.
@@ -193,6 +192,7 @@ struct npy_array {
       for_each_offset(as_i8, [&](std::int64_t off) { out[k++] = double(std::uint8_t(bytes[std::size_t(off)])); });
       return out;
     }
+    const tensor_view v = view_or_throw(true);
     for_each_offset(v, [&](std::int64_t off) { out[k++] = load_as_double(v.ptr_at(off), v.type()); });
     return out;
   }
