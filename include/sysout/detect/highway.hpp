@@ -20,6 +20,9 @@
 
 #include "sysout/core/half.hpp"
 
+// HWY_SCALAR (what a plain x86-64 build without -m flags gets from Highway
+// 1.0.3) lacks ops used below (UpperHalf): the scalar reference runs instead.
+#if HWY_TARGET != HWY_SCALAR
 #define SYSOUT_DETECT_HAVE_HIGHWAY 1
 
 namespace sysout::detect::simd {
@@ -198,3 +201,4 @@ inline void weight_row(const float* row, std::size_t n, float* colmax, double* c
 }
 
 }  // namespace sysout::detect::simd
+#endif  // HWY_TARGET != HWY_SCALAR
