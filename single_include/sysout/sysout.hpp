@@ -1982,9 +1982,2660 @@ inline tensor<float> dequantize_ref(const gguf_tensor_info& t) {
 
 }  // namespace sysout::io
 // ---- end sysout/io/gguf.hpp
+// ---- begin sysout/io/hf_config.hpp
+// Hugging Face config.json as a flat key -> value map: nested objects become
+// dotted keys ("rope_scaling.factor", "text_config.hidden_size"); arrays and
+// scalars stay JSON values. Typed getters throw sysout::error naming the file,
+// the key and what it actually holds.
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+// ---- begin sysout/io/json_parse.hpp
+// A small, strict JSON parser (RFC 8259) for the JSON that model files carry:
+// safetensors headers and Hugging Face config.json. No dependency. It keeps
+// each number's text so that 64-bit integers (safetensors byte offsets) stay
+// exact, caps nesting depth (no stack overflow on hostile input), decodes
+// \uXXXX escapes (surrogate pairs included) to UTF-8, and reports errors as
+// sysout::error "<where>: JSON error at byte N (line L, column C): ...".
+// Objects keep their members in file order; duplicate keys are an error.
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+
+namespace sysout::io {
+
+class json_value {
+ public:
+  enum class kind : std::uint8_t { null, boolean, number, string, array, object };
+
+  json_value() = default;
+  kind type() const noexcept { return kind_; }
+  bool is_null() const noexcept { return kind_ == kind::null; }
+  bool is_bool() const noexcept { return kind_ == kind::boolean; }
+  bool is_number() const noexcept { return kind_ == kind::number; }
+  bool is_string() const noexcept { return kind_ == kind::string; }
+  bool is_array() const noexcept { return kind_ == kind::array; }
+  bool is_object() const noexcept { return kind_ == kind::object; }
+
+  static std::string_view kind_name(kind k) noexcept {
+    switch (k) {
+      case kind::null: return "null";
+      case kind::boolean: return "bool";
+      case kind::number: return "number";
+      case kind::string: return "string";
+      case kind::array: return "array";
+      case kind::object: return "object";
+    }
+    return "?";
+  }
+  std::string_view kind_name() const noexcept { return kind_name(kind_); }
+
+  bool as_bool() const {
+    expect(kind::boolean);
+    return bool_;
+  }
+  // The number's text as written ("1e-05", "128").
+  const std::string& number_text() const {
+    expect(kind::number);
+    return text_;
+  }
+  double as_double() const {
+    expect(kind::number);
+    double v = 0;
+    const auto r = std::from_chars(text_.data(), text_.data() + text_.size(), v);
+    if (r.ec != std::errc()) throw_error("json", "number ", text_, " is out of the range of double");
+    return v;
+  }
+  // Exact integer value; throws for fractions, exponents and out-of-range values.
+  std::int64_t as_int64() const {
+    expect(kind::number);
+    std::int64_t v = 0;
+    const auto r = std::from_chars(text_.data(), text_.data() + text_.size(), v);
+    if (r.ec != std::errc() || r.ptr != text_.data() + text_.size())
+      throw_error("json", "number ", text_, " is not an integer in int64 range");
+    return v;
+  }
+  std::uint64_t as_uint64() const {
+    expect(kind::number);
+    std::uint64_t v = 0;
+    const auto r = std::from_chars(text_.data(), text_.data() + text_.size(), v);
+    if (r.ec != std::errc() || r.ptr != text_.data() + text_.size())
+      throw_error("json", "number ", text_, " is not a non-negative integer in uint64 range");
+    return v;
+  }
+  bool is_integer() const noexcept {
+    return kind_ == kind::number && text_.find_first_of(".eE") == std::string::npos;
+  }
+  const std::string& as_string() const {
+    expect(kind::string);
+    return text_;
+  }
+  const std::vector<json_value>& as_array() const {
+    expect(kind::array);
+    return items_;
+  }
+  const std::vector<std::pair<std::string, json_value>>& as_object() const {
+    expect(kind::object);
+    return members_;
+  }
+  // Member lookup (linear: objects here are small); nullptr when absent or not an object.
+  const json_value* find(std::string_view key) const noexcept {
+    if (kind_ != kind::object) return nullptr;
+    for (const auto& [k, v] : members_)
+      if (k == key) return &v;
+    return nullptr;
+  }
+  std::size_t size() const noexcept {
+    return kind_ == kind::array ? items_.size() : kind_ == kind::object ? members_.size() : 0;
+  }
+
+  // Compact JSON text (strings escaped; numbers as written).
+  std::string dump() const {
+    std::string out;
+    dump_to(out);
+    return out;
+  }
+
+ private:
+  friend class json_parser;
+  void expect(kind k) const {
+    if (kind_ != k) throw_error("json", "value is ", kind_name(kind_), ", expected ", kind_name(k));
+  }
+  static void dump_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (unsigned char c : s) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += char(c);
+      } else if (c == '\n') out += "\\n";
+      else if (c == '\t') out += "\\t";
+      else if (c == '\r') out += "\\r";
+      else if (c < 0x20) {
+        static const char* hex = "0123456789abcdef";
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      } else out += char(c);
+    }
+    out += '"';
+  }
+  void dump_to(std::string& out) const {
+    switch (kind_) {
+      case kind::null: out += "null"; break;
+      case kind::boolean: out += bool_ ? "true" : "false"; break;
+      case kind::number: out += text_; break;
+      case kind::string: dump_string(out, text_); break;
+      case kind::array:
+        out += '[';
+        for (std::size_t i = 0; i < items_.size(); ++i) {
+          if (i) out += ',';
+          items_[i].dump_to(out);
+        }
+        out += ']';
+        break;
+      case kind::object:
+        out += '{';
+        for (std::size_t i = 0; i < members_.size(); ++i) {
+          if (i) out += ',';
+          dump_string(out, members_[i].first);
+          out += ':';
+          members_[i].second.dump_to(out);
+        }
+        out += '}';
+        break;
+    }
+  }
+
+  kind kind_ = kind::null;
+  bool bool_ = false;
+  std::string text_;  // number text or string value
+  std::vector<json_value> items_;
+  std::vector<std::pair<std::string, json_value>> members_;
+};
+
+class json_parser {
+ public:
+  static constexpr int max_depth = 128;
+
+  json_parser(std::string_view text, std::string where) : s_(text), where_(std::move(where)) {}
+
+  json_value parse_document() {
+    skip_ws();
+    json_value v = parse_value(0);
+    skip_ws();
+    if (pos_ != s_.size()) fail("unexpected text after the JSON value");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    std::size_t line = 1, col = 1;
+    for (std::size_t i = 0; i < pos_ && i < s_.size(); ++i) {
+      if (s_[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    throw_error(where_, "JSON error at byte ", pos_, " (line ", line, ", column ", col, "): ", what);
+  }
+  bool eof() const noexcept { return pos_ >= s_.size(); }
+  char peek() const noexcept { return eof() ? '\0' : s_[pos_]; }
+  void skip_ws() noexcept {
+    while (!eof() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+  }
+  void expect_literal(std::string_view lit) {
+    if (s_.substr(pos_, lit.size()) != lit) fail("invalid literal (expected " + std::string(lit) + ")");
+    pos_ += lit.size();
+  }
+
+  json_value parse_value(int depth) {
+    if (depth > max_depth) fail("nesting deeper than " + std::to_string(max_depth) + " levels");
+    if (eof()) fail("unexpected end of input");
+    json_value v;
+    const char c = peek();
+    if (c == '{') {
+      v.kind_ = json_value::kind::object;
+      ++pos_;
+      skip_ws();
+      if (peek() == '}') {
+        ++pos_;
+        return v;
+      }
+      for (;;) {
+        skip_ws();
+        if (peek() != '"') fail("expected a string key");
+        std::string key = parse_string();
+        for (const auto& m : v.members_)
+          if (m.first == key) fail("duplicate key \"" + key + "\"");
+        skip_ws();
+        if (peek() != ':') fail("expected ':' after a key");
+        ++pos_;
+        skip_ws();
+        json_value member = parse_value(depth + 1);
+        v.members_.emplace_back(std::move(key), std::move(member));
+        skip_ws();
+        if (peek() == ',') {
+          ++pos_;
+          continue;
+        }
+        if (peek() == '}') {
+          ++pos_;
+          return v;
+        }
+        fail("expected ',' or '}' in an object");
+      }
+    }
+    if (c == '[') {
+      v.kind_ = json_value::kind::array;
+      ++pos_;
+      skip_ws();
+      if (peek() == ']') {
+        ++pos_;
+        return v;
+      }
+      for (;;) {
+        skip_ws();
+        v.items_.push_back(parse_value(depth + 1));
+        skip_ws();
+        if (peek() == ',') {
+          ++pos_;
+          continue;
+        }
+        if (peek() == ']') {
+          ++pos_;
+          return v;
+        }
+        fail("expected ',' or ']' in an array");
+      }
+    }
+    if (c == '"') {
+      v.kind_ = json_value::kind::string;
+      v.text_ = parse_string();
+      return v;
+    }
+    if (c == 't') {
+      expect_literal("true");
+      v.kind_ = json_value::kind::boolean;
+      v.bool_ = true;
+      return v;
+    }
+    if (c == 'f') {
+      expect_literal("false");
+      v.kind_ = json_value::kind::boolean;
+      return v;
+    }
+    if (c == 'n') {
+      expect_literal("null");
+      return v;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      v.kind_ = json_value::kind::number;
+      v.text_ = parse_number();
+      return v;
+    }
+    fail(std::string("unexpected character '") + c + "'");
+  }
+
+  std::string parse_number() {
+    const std::size_t b = pos_;
+    auto digits = [&] {
+      const std::size_t d = pos_;
+      while (!eof() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
+      return pos_ - d;
+    };
+    if (peek() == '-') ++pos_;
+    if (peek() == '0') ++pos_;
+    else if (digits() == 0) fail("invalid number");
+    if (peek() == '.') {
+      ++pos_;
+      if (digits() == 0) fail("invalid number: no digits after '.'");
+    }
+    if (peek() == 'e' || peek() == 'E') {
+      ++pos_;
+      if (peek() == '+' || peek() == '-') ++pos_;
+      if (digits() == 0) fail("invalid number: no digits in the exponent");
+    }
+    return std::string(s_.substr(b, pos_ - b));
+  }
+
+  unsigned parse_hex4() {
+    if (pos_ + 4 > s_.size()) fail("truncated \\u escape");
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char h = s_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9') v |= unsigned(h - '0');
+      else if (h >= 'a' && h <= 'f') v |= unsigned(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F') v |= unsigned(h - 'A' + 10);
+      else fail("invalid hex digit in \\u escape");
+    }
+    return v;
+  }
+  static void append_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) out += char(cp);
+    else if (cp < 0x800) {
+      out += char(0xC0 | (cp >> 6));
+      out += char(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += char(0xE0 | (cp >> 12));
+      out += char(0x80 | ((cp >> 6) & 0x3F));
+      out += char(0x80 | (cp & 0x3F));
+    } else {
+      out += char(0xF0 | (cp >> 18));
+      out += char(0x80 | ((cp >> 12) & 0x3F));
+      out += char(0x80 | ((cp >> 6) & 0x3F));
+      out += char(0x80 | (cp & 0x3F));
+    }
+  }
+
+  std::string parse_string() {
+    ++pos_;  // opening quote
+    std::string out;
+    for (;;) {
+      if (eof()) fail("unterminated string");
+      const char c = s_[pos_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) {
+        --pos_;
+        fail("control character in a string");
+      }
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (eof()) fail("unterminated escape");
+      const char e = s_[pos_++];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned cp = parse_hex4();
+          if (cp >= 0xD800 && cp < 0xDC00) {  // high surrogate: a low one must follow
+            if (s_.substr(pos_, 2) != "\\u") fail("unpaired surrogate in \\u escape");
+            pos_ += 2;
+            const unsigned lo = parse_hex4();
+            if (lo < 0xDC00 || lo >= 0xE000) fail("invalid low surrogate in \\u escape");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else if (cp >= 0xDC00 && cp < 0xE000) {
+            fail("unpaired low surrogate in \\u escape");
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: --pos_; fail(std::string("invalid escape '\\") + e + "'");
+      }
+    }
+  }
+
+  std::string_view s_;
+  std::string where_;
+  std::size_t pos_ = 0;
+};
+
+// Parses a whole JSON document; `where` (a file name) prefixes error messages.
+inline json_value parse_json(std::string_view text, const std::string& where = "json") {
+  return json_parser(text, where).parse_document();
+}
+
+}  // namespace sysout::io
+// ---- end sysout/io/json_parse.hpp
+
+namespace sysout::io {
+
+class hf_config {
+ public:
+  hf_config() = default;
+  // Parses JSON text; `where` (the file name) prefixes error messages.
+  hf_config(std::string_view json_text, std::string where) : where_(std::move(where)) {
+    const json_value root = parse_json(json_text, where_);
+    if (!root.is_object()) throw_error(where_, "config is a JSON ", root.kind_name(), ", expected an object");
+    flatten(root, "");
+  }
+  static hf_config load(const std::filesystem::path& path) {
+    const mapped_file f(path);
+    return hf_config(std::string_view(reinterpret_cast<const char*>(f.data()), f.size()), f.path());
+  }
+
+  const std::map<std::string, json_value>& values() const noexcept { return values_; }
+  bool has(std::string_view key) const { return values_.count(std::string(key)) != 0; }
+  const json_value* find(std::string_view key) const {
+    auto it = values_.find(std::string(key));
+    return it == values_.end() ? nullptr : &it->second;
+  }
+  const json_value& get(std::string_view key) const {
+    const json_value* v = find(key);
+    if (!v) throw_error(where_, "config key '", key, "' is absent");
+    return *v;
+  }
+  std::int64_t get_int(std::string_view key) const {
+    const json_value& v = get(key);
+    if (!v.is_number() || !v.is_integer()) mismatch(key, v, "an integer");
+    return v.as_int64();
+  }
+  double get_double(std::string_view key) const {
+    const json_value& v = get(key);
+    if (!v.is_number()) mismatch(key, v, "a number");
+    return v.as_double();
+  }
+  bool get_bool(std::string_view key) const {
+    const json_value& v = get(key);
+    if (!v.is_bool()) mismatch(key, v, "a bool");
+    return v.as_bool();
+  }
+  std::string get_string(std::string_view key) const {
+    const json_value& v = get(key);
+    if (!v.is_string()) mismatch(key, v, "a string");
+    return v.as_string();
+  }
+  std::optional<std::int64_t> find_int(std::string_view key) const {
+    const json_value* v = find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    return get_int(key);
+  }
+  std::optional<double> find_double(std::string_view key) const {
+    const json_value* v = find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    return get_double(key);
+  }
+  std::optional<bool> find_bool(std::string_view key) const {
+    const json_value* v = find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    return get_bool(key);
+  }
+  std::optional<std::string> find_string(std::string_view key) const {
+    const json_value* v = find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    return get_string(key);
+  }
+
+ private:
+  [[noreturn]] void mismatch(std::string_view key, const json_value& v, std::string_view expected) const {
+    throw_error(where_, "config key '", key, "' is ", v.dump(), " (", v.kind_name(), "), expected ", expected);
+  }
+  void flatten(const json_value& obj, const std::string& prefix) {
+    for (const auto& [k, v] : obj.as_object()) {
+      const std::string key = prefix.empty() ? k : prefix + "." + k;
+      if (v.is_object() && v.size() > 0) flatten(v, key);
+      else if (!values_.emplace(key, v).second) throw_error(where_, "config key '", key, "' appears twice");
+    }
+  }
+
+  std::string where_ = "config.json";
+  std::map<std::string, json_value> values_;
+};
+
+}  // namespace sysout::io
+// ---- end sysout/io/hf_config.hpp
+// ---- begin sysout/io/safetensors.hpp
+// safetensors reader (Hugging Face's format), memory-mapped:
+//   u64 N (little-endian), N bytes of JSON header, data.
+//   header: {"__metadata__": {"k": "v", ...},
+//            "<tensor>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...}
+// Offsets are relative to the start of the data (8 + N). Following the format's
+// own rules, the tensors must tile the data exactly: sorted by offset they are
+// contiguous, start at 0 and end at the end of the file (no holes, no overlap).
+// Every size is checked before use: N against the file and a 100 MB cap (the
+// reference implementation's limit), each shape's byte size (overflow-checked)
+// against its offsets. Errors name the file and the tensor.
+//
+// Tensor names are Hugging Face's ("model.layers.0.mlp.down_proj.weight") and
+// shapes are row-major as written (a Linear weight is [out_features, in_features]).
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+
+namespace sysout::io {
+
+enum class st_dtype : std::uint8_t { boolean, u8, i8, i16, u16, f16, bf16, i32, u32, f32, f64, i64, u64, f8_e4m3, f8_e5m2 };
+
+struct st_dtype_info {
+  st_dtype type;
+  std::string_view name;  // as written in the header
+  std::size_t size;
+};
+inline constexpr st_dtype_info st_dtypes[] = {
+    {st_dtype::boolean, "BOOL", 1}, {st_dtype::u8, "U8", 1},       {st_dtype::i8, "I8", 1},
+    {st_dtype::i16, "I16", 2},      {st_dtype::u16, "U16", 2},     {st_dtype::f16, "F16", 2},
+    {st_dtype::bf16, "BF16", 2},    {st_dtype::i32, "I32", 4},     {st_dtype::u32, "U32", 4},
+    {st_dtype::f32, "F32", 4},      {st_dtype::f64, "F64", 8},     {st_dtype::i64, "I64", 8},
+    {st_dtype::u64, "U64", 8},      {st_dtype::f8_e4m3, "F8_E4M3", 1}, {st_dtype::f8_e5m2, "F8_E5M2", 1},
+};
+constexpr std::string_view st_dtype_name(st_dtype t) noexcept {
+  for (const auto& d : st_dtypes)
+    if (d.type == t) return d.name;
+  return "?";
+}
+constexpr std::size_t st_dtype_size(st_dtype t) noexcept {
+  for (const auto& d : st_dtypes)
+    if (d.type == t) return d.size;
+  return 0;
+}
+// The sysout dtype a tensor_view can carry, when there is one.
+constexpr std::optional<dtype> to_dtype(st_dtype t) noexcept {
+  switch (t) {
+    case st_dtype::f32: return dtype::f32;
+    case st_dtype::f64: return dtype::f64;
+    case st_dtype::f16: return dtype::f16;
+    case st_dtype::bf16: return dtype::bf16;
+    case st_dtype::i8: return dtype::i8;
+    case st_dtype::i32: return dtype::i32;
+    case st_dtype::i64: return dtype::i64;
+    default: return std::nullopt;
+  }
+}
+
+struct st_tensor_info {
+  std::string name;
+  st_dtype type = st_dtype::f32;
+  std::vector<std::int64_t> shape;  // row-major
+  std::uint64_t begin = 0, end = 0;  // byte offsets relative to the data section
+  const std::byte* data = nullptr;   // into the mapping
+  std::uint64_t nbytes() const noexcept { return end - begin; }
+  std::int64_t n_elements() const noexcept {
+    std::int64_t n = 1;
+    for (auto d : shape) n *= d;
+    return n;
+  }
+  std::string shape_str() const {
+    std::string s = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+  }
+};
+
+class safetensors_file {
+ public:
+  static constexpr std::uint64_t max_header_bytes = 100u << 20;
+
+  explicit safetensors_file(const std::filesystem::path& path) : safetensors_file(mapped_file(path)) {}
+  explicit safetensors_file(mapped_file file) : file_(std::move(file)) { parse(); }
+  safetensors_file(safetensors_file&&) noexcept = default;
+  safetensors_file& operator=(safetensors_file&&) noexcept = default;
+
+  const std::string& path() const noexcept { return file_.path(); }
+  const mapped_file& file() const noexcept { return file_; }
+  std::uint64_t data_offset() const noexcept { return data_offset_; }
+  // __metadata__ (string -> string), in file order.
+  const std::vector<std::pair<std::string, std::string>>& metadata() const noexcept { return metadata_; }
+  std::optional<std::string> find_metadata(std::string_view key) const {
+    for (const auto& [k, v] : metadata_)
+      if (k == key) return v;
+    return std::nullopt;
+  }
+  // Tensors in header order.
+  const std::vector<st_tensor_info>& tensors() const noexcept { return tensors_; }
+  const st_tensor_info* find_tensor(std::string_view name) const {
+    auto it = index_.find(std::string(name));
+    return it == index_.end() ? nullptr : &tensors_[it->second];
+  }
+  const st_tensor_info& info(std::string_view name) const {
+    const st_tensor_info* t = find_tensor(name);
+    if (!t) throw_error(path(), "tensor '", name, "' is absent (the file has ", tensors_.size(), " tensors)");
+    return *t;
+  }
+  // Read-only view (no copy) of a tensor whose dtype sysout carries (F32, F64, F16, BF16, I8, I32, I64).
+  tensor_view tensor(std::string_view name) const { return view(info(name)); }
+  tensor_view view(const st_tensor_info& t) const {
+    const auto dt = to_dtype(t.type);
+    if (!dt)
+      throw_error(path(), "tensor '", t.name, "' has dtype ", st_dtype_name(t.type),
+                  ", which sysout views do not carry; read its bytes through info().data");
+    if (t.shape.size() > std::size_t(max_rank))
+      throw_error(path(), "tensor '", t.name, "' has rank ", t.shape.size(), " > ", max_rank);
+    if (reinterpret_cast<std::uintptr_t>(t.data) % st_dtype_size(t.type) != 0)
+      throw_error(path(), "tensor '", t.name, "' data is not aligned to its ", st_dtype_size(t.type),
+                  "-byte elements (the header length is not a multiple of 8)");
+    return tensor_view(static_cast<const void*>(t.data), *dt, extents(std::span<const std::int64_t>(t.shape)),
+                       layout::row_major, t.name);
+  }
+
+ private:
+  void parse() {
+    if (file_.size() < 8)
+      throw_error(path(), "not a safetensors file: ", file_.size(), " bytes, too short for the header length");
+    std::uint64_t n;
+    std::memcpy(&n, file_.data(), 8);
+    if (n > max_header_bytes)
+      throw_error(path(), "header length ", n, " exceeds the format's limit of ", max_header_bytes, " bytes");
+    if (n > file_.size() - 8)
+      throw_error(path(), "header length ", n, " exceeds the ", file_.size() - 8,
+                  " bytes after it (truncated or not a safetensors file)");
+    if (n < 2) throw_error(path(), "header length ", n, " is too small for a JSON object");
+    data_offset_ = 8 + n;
+    const std::string_view text(reinterpret_cast<const char*>(file_.data() + 8), std::size_t(n));
+    if (text.front() != '{') throw_error(path(), "header does not start with '{' (not a safetensors file)");
+    const json_value h = parse_json(text, path() + " (header)");
+    if (!h.is_object()) throw_error(path(), "header is a JSON ", h.kind_name(), ", expected an object");
+
+    const std::uint64_t data_size = file_.size() - data_offset_;
+    for (const auto& [name, v] : h.as_object()) {
+      if (name == "__metadata__") {
+        if (!v.is_object()) throw_error(path(), "__metadata__ is a JSON ", v.kind_name(), ", expected an object");
+        for (const auto& [k, mv] : v.as_object()) {
+          if (!mv.is_string())
+            throw_error(path(), "__metadata__ value '", k, "' is a JSON ", mv.kind_name(), ", expected a string");
+          metadata_.emplace_back(k, mv.as_string());
+        }
+        continue;
+      }
+      const std::string where = "tensor '" + name + "'";
+      if (!v.is_object()) throw_error(path(), where, " is a JSON ", v.kind_name(), ", expected an object");
+      st_tensor_info t;
+      t.name = name;
+      const json_value* dt = v.find("dtype");
+      const json_value* shape = v.find("shape");
+      const json_value* offs = v.find("data_offsets");
+      if (!dt || !dt->is_string()) throw_error(path(), where, ": missing string \"dtype\"");
+      if (!shape || !shape->is_array()) throw_error(path(), where, ": missing array \"shape\"");
+      if (!offs || !offs->is_array() || offs->size() != 2)
+        throw_error(path(), where, ": \"data_offsets\" must be an array [begin, end]");
+      bool known = false;
+      for (const auto& d : st_dtypes)
+        if (d.name == dt->as_string()) {
+          t.type = d.type;
+          known = true;
+        }
+      if (!known) throw_error(path(), where, ": unknown dtype \"", dt->as_string(), "\"");
+      std::uint64_t nbytes = st_dtype_size(t.type);
+      for (const auto& d : shape->as_array()) {
+        if (!d.is_number() || !d.is_integer() || d.number_text()[0] == '-')
+          throw_error(path(), where, ": shape ", shape->dump(), " has an entry that is not a non-negative integer");
+        std::uint64_t e;
+        try {
+          e = d.as_uint64();
+        } catch (const sysout::error&) {
+          throw_error(path(), where, ": shape ", shape->dump(), " has an entry out of range");
+        }
+        if (e > std::uint64_t(std::numeric_limits<std::int64_t>::max()) ||
+            (e != 0 && nbytes > std::numeric_limits<std::uint64_t>::max() / e))
+          throw_error(path(), where, ": shape ", shape->dump(), " overflows");
+        nbytes *= e;
+        t.shape.push_back(std::int64_t(e));
+      }
+      for (int k = 0; k < 2; ++k) {
+        const auto& o = offs->as_array()[std::size_t(k)];
+        if (!o.is_number() || !o.is_integer() || o.number_text()[0] == '-')
+          throw_error(path(), where, ": data_offsets ", offs->dump(), " are not non-negative integers");
+        std::uint64_t x;
+        try {
+          x = o.as_uint64();
+        } catch (const sysout::error&) {
+          throw_error(path(), where, ": data_offsets ", offs->dump(), " out of range");
+        }
+        (k == 0 ? t.begin : t.end) = x;
+      }
+      if (t.end < t.begin) throw_error(path(), where, ": data_offsets ", offs->dump(), " end before they begin");
+      if (t.end - t.begin != nbytes)
+        throw_error(path(), where, ": ", st_dtype_name(t.type), " ", t.shape_str(), " needs ", nbytes,
+                    " bytes but data_offsets ", offs->dump(), " span ", t.end - t.begin);
+      if (t.end > data_size)
+        throw_error(path(), where, ": data_offsets ", offs->dump(), " extend past the end of the file (",
+                    data_size, " data bytes)");
+      t.data = file_.data() + data_offset_ + t.begin;
+      index_.emplace(t.name, tensors_.size());
+      tensors_.push_back(std::move(t));
+    }
+
+    // The tensors must tile the data section exactly.
+    std::vector<const st_tensor_info*> order;
+    for (const auto& t : tensors_) order.push_back(&t);
+    std::sort(order.begin(), order.end(), [](auto* a, auto* b) {
+      return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+    });
+    std::uint64_t expect = 0;
+    for (const auto* t : order) {
+      if (t->begin != expect)
+        throw_error(path(), "tensor '", t->name, "' starts at data offset ", t->begin, " but the previous tensor ",
+                    (t->begin < expect ? "overlaps it (ends at " : "ends at "), expect,
+                    (t->begin < expect ? ")" : " (a hole)"));
+      expect = t->end;
+    }
+    if (expect != data_size)
+      throw_error(path(), "tensors cover ", expect, " data bytes but the file has ", data_size,
+                  " after the header");
+  }
+
+  mapped_file file_;
+  std::uint64_t data_offset_ = 0;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+  std::vector<st_tensor_info> tensors_;
+  std::unordered_map<std::string, std::size_t> index_;
+};
+
+}  // namespace sysout::io
+// ---- end sysout/io/safetensors.hpp
 // ---- end sysout/io.hpp
 // ---- begin sysout/detect.hpp
-// Umbrella for sysout/detect/: includes the dependency-free headers of this area.
+// Umbrella for sysout/detect/: the detectors (massive activations, attention
+// sinks, weight outliers, their consistency, token categories). They compile
+// with a bare C++20 compiler; when <hwy/highway.h> is available (and
+// SYSOUT_NO_HIGHWAY is not defined) the hot loops use Google Highway.
+// ---- begin sysout/detect/attention_sinks.hpp
+// Attention outliers (attention sinks): keys that soak up most of the attention.
+//
+// Input: attention probabilities P [heads, queries, keys] of one layer (post
+// softmax; causal or not), either whole (find_attention_sinks) or streamed
+// (attention_sink_accumulator): blocks of queries, or per-(head, key) column
+// sums produced by a fused flash-style kernel that never materializes P.
+//
+// Measures (An et al. 2025 "Systematic Outliers in LLMs"; Gu et al. 2024 "When
+// Attention Sink Emerges in Language Models"):
+//  - received[k] = (1/H) sum_h sum_q P[h, q, k]: attention a key receives,
+//    summed over queries and averaged over heads.
+//  - attention outlier: received[k] >= outlier_ratio (default 0.1) x N_k, where
+//      normalization::all_queries     N_k = number of queries Q (default; the
+//                                     rule as the issue/paper states it), or
+//      normalization::visible_queries N_k = queries that can see key k under a
+//                                     causal mask (queries are the last Q of the
+//                                     K positions: N_k = min(Q, K - k)). Late keys
+//                                     are seen by few queries, so this flags them
+//                                     more easily; all_queries favours early keys.
+//  - sink_ratio[h]: share of head h's attention mass received by the outlier keys.
+//  - first_token_mass[h] = (1/Q) sum_q P[h, q, 0]; Sink^eps = fraction of heads
+//    with first_token_mass > eps (default 0.3), per layer (Gu et al. average
+//    this over layers too: the caller does that).
+//  - row mass: rows whose sum differs from 1 by more than mass_tolerance
+//    (softmax1 / learned sinks / off-by-one attention) are counted and the
+//    min/max row mass reported: not an error. From column sums only the
+//    per-head total is known; the per-row fields are then -1 / NaN.
+//  - value norms (optional input V): per-token L2 norm of the value vectors
+//    averaged over kv heads; mean over sink tokens vs over the other tokens
+//    (the papers find sinks carry small values).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+// ---- begin sysout/detect/stats.hpp
+// Magnitude statistics of a tensor: median / mean / max of |x|, NaN and Inf
+// counts, values beyond the fp16 range. The reference statistic of the
+// massive-activation rule ("|h| > 1000 x median(|h|)") comes from here.
+//
+// Conventions (both backends follow them exactly):
+//  - median_abs: median over the non-NaN values (Inf counts as +Inf); for an
+//    even count it is the mean of the two middle values (numpy's convention;
+//    torch.median returns the lower one). No values -> 0.
+//  - mean_abs: over the finite values only. No finite values -> 0.
+//  - max_abs: over the non-NaN values (Inf if there is one). None -> 0.
+//  - over_f16_count: finite values with |x| > 65504 (f16_max); Inf is counted in
+//    inf_count only.
+//
+// Two backends: reference (scalar, any dtype, double arithmetic, a full copy +
+// nth_element) and the fast path (Highway; f32, f16 and bf16; f64 uses the
+// reference): one streaming pass over L1-sized chunks that sums, maxes, counts
+// and compacts the values inside a median bracket estimated from a 4096-value
+// sample; the median is then selected among the compacted values. If the sample
+// bracket misses the median (probability ~0.3% per side by construction: the
+// bracket is +-3 standard deviations of the sample median's rank) the fast path
+// falls back to exact selection over a copy. Chunks holding NaN/Inf or values
+// beyond fp16 range are processed by the scalar code, so special values are
+// counted exactly.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+// ---- begin sysout/io/json_writer.hpp
+// json_writer: a small, dependency-free, streaming JSON writer every sysout
+// result uses for its to_json(json_writer&). It writes straight into a string;
+// structure (object/array nesting, keys inside objects only) is checked and
+// misuse throws sysout::error instead of producing broken JSON.
+//
+// Numbers: doubles are written with 17 significant digits (round-trip exact;
+// "%.17g"), integers exactly. JSON has no NaN/Inf, so non-finite numbers follow
+// json_writer::nonfinite:
+//   as_null   (default) : NaN, +Inf and -Inf are written as null
+//   as_string           : written as the strings "nan", "inf", "-inf"
+// Strings: '"', '\\' and control characters are escaped (\n \t \r \b \f and
+// \u00XX for the rest); other bytes (UTF-8) are passed through unchanged.
+//
+//   json_writer w;                 // or json_writer w(2) for 2-space indent
+//   w.begin_object();
+//   w.key("layer").value(3);
+//   w.key("dims").begin_array(); w.value(447); w.end_array();
+//   w.end_object();
+//   std::string s = w.str();       // {"layer":3,"dims":[447]}
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+
+namespace sysout {
+
+class json_writer {
+ public:
+  enum class nonfinite : std::uint8_t { as_null, as_string };
+
+  explicit json_writer(int indent = 0, nonfinite nf = nonfinite::as_null) : indent_(indent), nf_(nf) {}
+
+  json_writer& begin_object() {
+    before_value();
+    out_ += '{';
+    stack_.push_back({true, true});
+    return *this;
+  }
+  json_writer& end_object() {
+    if (stack_.empty() || !stack_.back().object) throw error("json_writer", "end_object without begin_object");
+    if (key_pending_) throw error("json_writer", "end_object after a key with no value");
+    close('}');
+    return *this;
+  }
+  json_writer& begin_array() {
+    before_value();
+    out_ += '[';
+    stack_.push_back({false, true});
+    return *this;
+  }
+  json_writer& end_array() {
+    if (stack_.empty() || stack_.back().object) throw error("json_writer", "end_array without begin_array");
+    close(']');
+    return *this;
+  }
+  json_writer& key(std::string_view k) {
+    if (stack_.empty() || !stack_.back().object) throw error("json_writer", "key '" + std::string(k) + "' outside an object");
+    if (key_pending_) throw error("json_writer", "key '" + std::string(k) + "' after a key with no value");
+    separator();
+    write_string(k);
+    out_ += indent_ > 0 ? ": " : ":";
+    key_pending_ = true;
+    return *this;
+  }
+
+  json_writer& null() {
+    before_value();
+    out_ += "null";
+    return *this;
+  }
+  json_writer& value(bool b) {
+    before_value();
+    out_ += b ? "true" : "false";
+    return *this;
+  }
+  json_writer& value(std::string_view s) {
+    before_value();
+    write_string(s);
+    return *this;
+  }
+  json_writer& value(const char* s) { return value(std::string_view(s)); }
+  json_writer& value(const std::string& s) { return value(std::string_view(s)); }
+  json_writer& value(double d) {
+    before_value();
+    write_double(d);
+    return *this;
+  }
+  json_writer& value(float f) { return value(double(f)); }
+  template <class I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
+  json_writer& value(I i) {
+    before_value();
+    if constexpr (std::is_signed_v<I>)
+      out_ += std::to_string(std::int64_t(i));
+    else
+      out_ += std::to_string(std::uint64_t(i));
+    return *this;
+  }
+  // Any type with a member to_json(json_writer&) (every sysout result struct).
+  template <class T, std::enable_if_t<std::is_invocable_v<decltype(&T::to_json), const T&, json_writer&>, int> = 0>
+  json_writer& value(const T& obj) {
+    obj.to_json(*this);
+    return *this;
+  }
+  // Arrays of numbers, strings or results.
+  template <class T>
+  json_writer& array(const std::vector<T>& v) {
+    begin_array();
+    for (const auto& x : v) value(x);
+    return end_array();
+  }
+  template <class T>
+  json_writer& array(const T* p, std::size_t n) {
+    begin_array();
+    for (std::size_t i = 0; i < n; ++i) value(p[i]);
+    return end_array();
+  }
+  // key(k).value(v) in one call.
+  template <class T>
+  json_writer& field(std::string_view k, const T& v) {
+    key(k);
+    if constexpr (requires { v.begin(); v.end(); } && !std::is_convertible_v<T, std::string_view>)
+      return array(v);
+    else
+      return value(v);
+  }
+
+  // The document so far; complete() says whether every object/array is closed.
+  const std::string& str() const noexcept { return out_; }
+  bool complete() const noexcept { return stack_.empty() && has_root_; }
+
+  // Writes the finished document to path atomically (temp file + rename).
+  void save(const std::string& path) const {
+    if (!complete()) throw error(path, "json_writer: document is not complete (unclosed object/array)");
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      if (!f) throw error(path, "cannot open '" + tmp + "' for writing");
+      f.write(out_.data(), std::streamsize(out_.size()));
+      f.put('\n');
+      if (!f) throw error(path, "write failed");
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      throw error(path, "cannot rename temporary file into place");
+    }
+  }
+
+  // Escapes s as a JSON string literal (with quotes).
+  static std::string quote(std::string_view s) {
+    json_writer w;
+    w.write_string(s);
+    return w.out_;
+  }
+
+ private:
+  struct level {
+    bool object;
+    bool first;
+  };
+
+  void newline() {
+    if (indent_ <= 0) return;
+    out_ += '\n';
+    out_.append(std::size_t(indent_) * stack_.size(), ' ');
+  }
+  void separator() {
+    auto& l = stack_.back();
+    if (!l.first) out_ += ',';
+    l.first = false;
+    newline();
+  }
+  void before_value() {
+    if (stack_.empty()) {
+      if (has_root_) throw error("json_writer", "a second top-level value");
+      has_root_ = true;
+      return;
+    }
+    if (stack_.back().object) {
+      if (!key_pending_) throw error("json_writer", "value inside an object without a key");
+      key_pending_ = false;
+      return;
+    }
+    separator();
+  }
+  void close(char c) {
+    const bool empty = stack_.back().first;
+    stack_.pop_back();
+    if (!empty) newline();
+    out_ += c;
+  }
+  void write_double(double d) {
+    if (std::isnan(d) || std::isinf(d)) {
+      if (nf_ == nonfinite::as_null)
+        out_ += "null";
+      else
+        out_ += std::isnan(d) ? "\"nan\"" : (d > 0 ? "\"inf\"" : "\"-inf\"");
+      return;
+    }
+    char buf[40];
+    // Integral values within 2^53 print without exponent or fraction.
+    if (d == std::floor(d) && std::fabs(d) < 9007199254740992.0) {
+      std::snprintf(buf, sizeof buf, "%.0f", d);
+      if (d == 0 && std::signbit(d)) std::snprintf(buf, sizeof buf, "-0.0");
+    } else {
+      std::snprintf(buf, sizeof buf, "%.17g", d);
+    }
+    out_ += buf;
+  }
+  void write_string(std::string_view s) {
+    out_ += '"';
+    for (char ch : s) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\t': out_ += "\\t"; break;
+        case '\r': out_ += "\\r"; break;
+        case '\b': out_ += "\\b"; break;
+        case '\f': out_ += "\\f"; break;
+        default:
+          if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(c));
+            out_ += buf;
+          } else {
+            out_ += ch;
+          }
+      }
+    }
+    out_ += '"';
+  }
+
+  std::string out_;
+  std::vector<level> stack_;
+  int indent_ = 0;
+  nonfinite nf_ = nonfinite::as_null;
+  bool key_pending_ = false;
+  bool has_root_ = false;
+};
+
+// Serializes any result with to_json into a string.
+template <class T>
+std::string to_json_string(const T& result, int indent = 0,
+                           json_writer::nonfinite nf = json_writer::nonfinite::as_null) {
+  json_writer w(indent, nf);
+  result.to_json(w);
+  return w.str();
+}
+
+}  // namespace sysout
+// ---- end sysout/io/json_writer.hpp
+
+#if __has_include(<hwy/highway.h>) && !defined(SYSOUT_NO_HIGHWAY)
+// ---- begin sysout/detect/highway.hpp
+// Google Highway kernels of the detectors (static dispatch: the target is the
+// one the translation unit is compiled for, e.g. AVX-512 with -march=native).
+// Each kernel has a scalar twin in the detector headers (the *_reference
+// functions) and tests/detect compares them. Included by the detectors only
+// when <hwy/highway.h> exists and SYSOUT_NO_HIGHWAY is not defined; programs
+// that include it link sysout::highway.
+// Highway 1.0.3 stops with "best baseline should be included in dynamic
+// targets" under -march=native on AVX-512 "DL" CPUs unless AVX3_DL is wanted
+// (same workaround as io/ggml_quants_highway.hpp); must precede <hwy/highway.h>.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
+#include <hwy/highway.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+
+// HWY_SCALAR (what a plain x86-64 build without -m flags gets from Highway
+// 1.0.3) lacks ops used below (UpperHalf): the scalar reference runs instead.
+#if HWY_TARGET != HWY_SCALAR
+#define SYSOUT_DETECT_HAVE_HIGHWAY 1
+
+namespace sysout::detect::simd {
+
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Lanes of an f32 vector on the compiled target.
+inline std::size_t f32_lanes() {
+  const hn::ScalableTag<float> d;
+  return hn::Lanes(d);
+}
+
+// dst[i] = f32(src[i]) for f16 (is_bf16 = false) or bf16 bit patterns; exact.
+inline void widen_to_f32(const std::uint16_t* src, float* dst, std::size_t n, bool is_bf16) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  std::size_t i = 0;
+  if (is_bf16) {
+    const hn::Rebind<hwy::bfloat16_t, decltype(df)> dh;
+    for (; i + N <= n; i += N)
+      hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::bfloat16_t*>(src + i))), df, dst + i);
+    for (; i < n; ++i) {
+      const std::uint32_t b = std::uint32_t(src[i]) << 16;
+      std::memcpy(dst + i, &b, 4);
+    }
+  } else {
+    const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+    for (; i + N <= n; i += N)
+      hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))), df, dst + i);
+    for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+  }
+}
+
+// The memory-read baseline of the benchmarks: sum of p[0..n) with four
+// independent accumulators (so the loop is bound by loads, not by add latency).
+inline float sum_f32(const float* p, std::size_t n) {
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    a0 = hn::Add(a0, hn::LoadU(d, p + i));
+    a1 = hn::Add(a1, hn::LoadU(d, p + i + N));
+    a2 = hn::Add(a2, hn::LoadU(d, p + i + 2 * N));
+    a3 = hn::Add(a3, hn::LoadU(d, p + i + 3 * N));
+  }
+  for (; i + N <= n; i += N) a0 = hn::Add(a0, hn::LoadU(d, p + i));
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+// Sum and max of |p[i]| over a short chunk. NaN/Inf make the sum non-finite,
+// which is how callers detect that a chunk needs the exact scalar treatment.
+inline void abs_sum_max(const float* p, std::size_t n, float& sum, float& mx) {
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), m0 = hn::Zero(d), m1 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto a = hn::Abs(hn::LoadU(d, p + i));
+    const auto b = hn::Abs(hn::LoadU(d, p + i + N));
+    s0 = hn::Add(s0, a);
+    s1 = hn::Add(s1, b);
+    m0 = hn::Max(m0, a);
+    m1 = hn::Max(m1, b);
+  }
+  for (; i + N <= n; i += N) {
+    const auto a = hn::Abs(hn::LoadU(d, p + i));
+    s0 = hn::Add(s0, a);
+    m0 = hn::Max(m0, a);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  float m = hn::GetLane(hn::MaxOfLanes(d, hn::Max(m0, m1)));
+  for (; i < n; ++i) {
+    const float a = std::fabs(p[i]);
+    s += a;
+    m = a > m ? a : m;
+  }
+  sum = s;
+  mx = m;
+}
+
+// Main pass over a chunk known to hold only finite values:
+//  below   += #{|x| < lo}
+//  bracket <- every |x| with lo <= |x| <= hi (compressed; needs n + lanes room)
+//  rare(i, |x|) is called for every |x| >= rare_thr (expected to be rare).
+// Returns the number of values written to bracket.
+template <class Rare>
+inline std::size_t bracket_pass(const float* p, std::size_t n, float lo, float hi, float rare_thr,
+                                float* bracket, std::int64_t& below, Rare&& rare) {
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  const auto vlo = hn::Set(d, lo), vhi = hn::Set(d, hi), vrare = hn::Set(d, rare_thr);
+  const auto one = hn::Set(d, 1.0f);
+  auto cnt = hn::Zero(d);  // exact: at most n / N per lane, far below 2^24
+  std::size_t nb = 0, i = 0;
+  for (; i + N <= n; i += N) {
+    const auto a = hn::Abs(hn::LoadU(d, p + i));
+    cnt = hn::Add(cnt, hn::IfThenElseZero(hn::Lt(a, vlo), one));
+    const auto in = hn::And(hn::Ge(a, vlo), hn::Le(a, vhi));
+    nb += hn::CompressStore(a, in, d, bracket + nb);
+    const auto r = hn::Ge(a, vrare);
+    if (HWY_UNLIKELY(!hn::AllFalse(d, r))) {
+      for (std::size_t j = 0; j < N; ++j) {
+        const float x = std::fabs(p[i + j]);
+        if (x >= rare_thr) rare(i + j, x);
+      }
+    }
+  }
+  below += std::int64_t(hn::GetLane(hn::SumOfLanes(d, cnt)));
+  for (; i < n; ++i) {
+    const float a = std::fabs(p[i]);
+    if (a < lo) ++below;
+    if (a >= lo && a <= hi) bracket[nb++] = a;
+    if (a >= rare_thr) rare(i, a);
+  }
+  return nb;
+}
+
+// Attention: acc[k] += row[k] (double accumulators) and returns sum(row).
+inline double accumulate_row(const float* row, std::size_t n, double* acc) {
+  const hn::ScalableTag<float> df;
+  const hn::Repartition<double, decltype(df)> dd;  // same vector width, half the lanes
+  const hn::Half<decltype(df)> dh;
+  const std::size_t N = hn::Lanes(df), Nd = hn::Lanes(dd);
+  auto rs = hn::Zero(df);
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(df, row + i);
+    rs = hn::Add(rs, v);
+    const auto lo = hn::PromoteTo(dd, hn::LowerHalf(dh, v));
+    const auto hi = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
+    hn::StoreU(hn::Add(hn::LoadU(dd, acc + i), lo), dd, acc + i);
+    hn::StoreU(hn::Add(hn::LoadU(dd, acc + i + Nd), hi), dd, acc + i + Nd);
+  }
+  double s = double(hn::GetLane(hn::SumOfLanes(df, rs)));
+  for (; i < n; ++i) {
+    acc[i] += double(row[i]);
+    s += double(row[i]);
+  }
+  return s;
+}
+
+// Weights: colmax[j] = max(colmax[j], |row[j]|), colsum[j] += |row[j]| (f32
+// accumulators are enough for column means of a few thousand rows: relative
+// error ~ rows * 2^-24), returns (row max, row sum) through the references.
+inline void weight_row(const float* row, std::size_t n, float* colmax, double* colsum, float& rmax, double& rsum) {
+  const hn::ScalableTag<float> df;
+  const hn::Repartition<double, decltype(df)> dd;
+  const hn::Half<decltype(df)> dh;
+  const std::size_t N = hn::Lanes(df), Nd = hn::Lanes(dd);
+  auto m = hn::Zero(df);
+  auto s = hn::Zero(df);
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto a = hn::Abs(hn::LoadU(df, row + i));
+    m = hn::Max(m, a);
+    s = hn::Add(s, a);
+    hn::StoreU(hn::Max(hn::LoadU(df, colmax + i), a), df, colmax + i);
+    hn::StoreU(hn::Add(hn::LoadU(dd, colsum + i), hn::PromoteTo(dd, hn::LowerHalf(dh, a))), dd, colsum + i);
+    hn::StoreU(hn::Add(hn::LoadU(dd, colsum + i + Nd), hn::PromoteTo(dd, hn::UpperHalf(dh, a))), dd,
+               colsum + i + Nd);
+  }
+  float mx = hn::GetLane(hn::MaxOfLanes(df, m));
+  double sm = double(hn::GetLane(hn::SumOfLanes(df, s)));
+  for (; i < n; ++i) {
+    const float a = std::fabs(row[i]);
+    mx = a > mx ? a : mx;
+    sm += a;
+    colmax[i] = a > colmax[i] ? a : colmax[i];
+    colsum[i] += a;
+  }
+  rmax = mx;
+  rsum = sm;
+}
+
+}  // namespace sysout::detect::simd
+#endif  // HWY_TARGET != HWY_SCALAR
+// ---- end sysout/detect/highway.hpp
+#endif
+
+namespace sysout::detect {
+
+// Which implementation to run: the fastest available, or the scalar reference.
+enum class backend : std::uint8_t { best, reference };
+
+struct magnitude_stats {
+  std::int64_t count = 0;           // elements examined
+  std::int64_t nan_count = 0;
+  std::int64_t inf_count = 0;
+  std::int64_t over_f16_count = 0;  // finite |x| > 65504
+  double max_abs = 0;
+  double mean_abs = 0;
+  double median_abs = 0;
+
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("count", count).field("nan_count", nan_count).field("inf_count", inf_count);
+    w.field("over_f16_count", over_f16_count);
+    w.field("max_abs", max_abs).field("mean_abs", mean_abs).field("median_abs", median_abs);
+    w.end_object();
+  }
+};
+
+// A position in the logical row-major order of a view, with its magnitude.
+struct ranked_value {
+  double magnitude = 0;
+  std::int64_t index = 0;
+};
+// Larger magnitude first; ties: smaller index first (a total order, so every
+// backend returns the same top-k).
+inline bool ranks_before(const ranked_value& a, const ranked_value& b) {
+  return a.magnitude > b.magnitude || (a.magnitude == b.magnitude && a.index < b.index);
+}
+
+// Element offset of the flat (row-major logical) index i of view v.
+inline std::int64_t offset_of_flat(const tensor_view& v, std::int64_t i) {
+  std::int64_t off = 0;
+  for (int a = v.rank() - 1; a >= 0; --a) {
+    const std::int64_t e = v.shape()[a];
+    off += (i % e) * v.strides()[a];
+    i /= e;
+  }
+  return off;
+}
+
+namespace detail {
+
+struct scan_request {
+  int topk = 0;                                                   // top-k magnitudes to return
+  double collect_above = std::numeric_limits<double>::infinity();  // collect every |x| > this
+  std::int64_t collect_cap = std::int64_t(1) << 22;                // at most this many, else incomplete
+};
+struct scan_result {
+  magnitude_stats stats;
+  std::vector<ranked_value> topk;   // sorted by ranks_before
+  std::vector<ranked_value> above;  // increasing index
+  bool above_complete = true;       // false when more than collect_cap values were above
+};
+
+inline void finish_topk(std::vector<ranked_value>& buf, int k) {
+  if (std::int64_t(buf.size()) > k) {
+    std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.end(), ranks_before);
+    buf.resize(std::size_t(k));
+  }
+  std::sort(buf.begin(), buf.end(), ranks_before);
+}
+
+// Median (numpy convention) of v, reordering v.
+template <class T>
+double median_inplace(std::vector<T>& v) {
+  if (v.empty()) return 0.0;
+  const std::size_t k1 = (v.size() - 1) / 2, k2 = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(k1), v.end());
+  const double a = double(v[k1]);
+  const double b = k2 == k1 ? a : double(*std::min_element(v.begin() + std::ptrdiff_t(k1) + 1, v.end()));
+  return a == b ? a : (a + b) / 2;
+}
+
+// Scalar reference: any dtype, double arithmetic, whole copy.
+inline scan_result scan_reference(const tensor_view& x, const scan_request& rq) {
+  scan_result r;
+  auto& s = r.stats;
+  s.count = x.size();
+  std::vector<double> mags;
+  mags.reserve(std::size_t(x.size()));
+  std::vector<ranked_value> top;
+  double sum = 0;
+  std::int64_t idx = 0;
+  double topk_thr = -1;
+  for_each_offset(x, [&](std::int64_t off) {
+    const double a = std::fabs(load_as_double(x.ptr_at(off), x.type()));
+    const std::int64_t i = idx++;
+    if (std::isnan(a)) {
+      ++s.nan_count;
+      return;
+    }
+    if (std::isinf(a)) {
+      ++s.inf_count;
+    } else {
+      sum += a;
+      if (a > double(f16_max)) ++s.over_f16_count;
+    }
+    s.max_abs = std::max(s.max_abs, a);
+    mags.push_back(a);
+    if (a > rq.collect_above) {
+      if (std::int64_t(r.above.size()) < rq.collect_cap)
+        r.above.push_back({a, i});
+      else
+        r.above_complete = false;
+    }
+    if (rq.topk > 0 && a >= topk_thr) {
+      top.push_back({a, i});
+      if (top.size() >= std::size_t(4 * rq.topk + 1024)) {
+        finish_topk(top, rq.topk);
+        topk_thr = top.back().magnitude;
+      }
+    }
+  });
+  const std::int64_t finite = s.count - s.nan_count - s.inf_count;
+  s.mean_abs = finite > 0 ? sum / double(finite) : 0.0;
+  s.median_abs = median_inplace(mags);
+  if (rq.topk > 0) finish_topk(top, rq.topk);
+  r.topk = std::move(top);
+  return r;
+}
+
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+
+inline constexpr std::size_t chunk_elems = 2048;  // 8 KiB of f32: stays in L1 between the two passes
+
+// Calls f(const float* p, size_t n, int64 flat_base) over the view as f32
+// chunks in row-major logical order (f16/bf16 and strided data are widened or
+// gathered into scratch first). Only f32/f16/bf16 views.
+template <class F>
+void for_each_f32_chunk(const tensor_view& x, std::vector<float>& scratch, F&& f) {
+  if (x.empty()) return;
+  scratch.resize(chunk_elems);
+  const dtype t = x.type();
+  auto contiguous_run = [&](const char* base_ptr, std::int64_t n, std::int64_t flat) {
+    for (std::int64_t b = 0; b < n; b += std::int64_t(chunk_elems)) {
+      const std::size_t len = std::size_t(std::min<std::int64_t>(std::int64_t(chunk_elems), n - b));
+      if (t == dtype::f32) {
+        f(reinterpret_cast<const float*>(base_ptr) + b, len, flat + b);
+      } else {
+        simd::widen_to_f32(reinterpret_cast<const std::uint16_t*>(base_ptr) + b, scratch.data(), len,
+                           t == dtype::bf16);
+        f(static_cast<const float*>(scratch.data()), len, flat + b);
+      }
+    }
+  };
+  if (x.is_contiguous()) {
+    contiguous_run(static_cast<const char*>(x.data()), x.size(), 0);
+    return;
+  }
+  const int last = x.rank() - 1;
+  const std::int64_t inner = x.shape()[last], istride = x.strides()[last];
+  const tensor_view outer = x.select(last, 0);
+  std::int64_t row = 0;
+  for_each_offset(outer, [&](std::int64_t off) {
+    const char* p = static_cast<const char*>(x.data()) + off * std::int64_t(x.element_size());
+    const std::int64_t flat = (row++) * inner;
+    if (istride == 1) {
+      contiguous_run(p, inner, flat);
+      return;
+    }
+    for (std::int64_t b = 0; b < inner; b += std::int64_t(chunk_elems)) {
+      const std::int64_t len = std::min<std::int64_t>(std::int64_t(chunk_elems), inner - b);
+      for (std::int64_t j = 0; j < len; ++j)
+        scratch[std::size_t(j)] = float(load_as_double(p + (b + j) * istride * std::int64_t(x.element_size()), t));
+      f(static_cast<const float*>(scratch.data()), std::size_t(len), flat + b);
+    }
+  });
+}
+
+// Largest float <= d (thresholds are compared in float inside the kernels and
+// re-checked in double, so rounding must never drop a candidate).
+inline float float_at_or_below(double d) {
+  if (std::isinf(d) || std::isnan(d)) return float(d);
+  float f = float(d);
+  if (double(f) > d) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+  return f;
+}
+
+inline std::uint64_t splitmix64(std::uint64_t& s) {
+  std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
+  scan_result r;
+  auto& s = r.stats;
+  const std::int64_t n = x.size();
+  s.count = n;
+  if (n == 0) return r;
+  constexpr float inf = std::numeric_limits<float>::infinity();
+
+  // 1. Sample: 256 runs of 16 consecutive values at pseudo-random places (runs
+  //    keep it cheap on memory; random starts avoid aliasing with the row length).
+  std::vector<float> sample;
+  {
+    constexpr std::int64_t runs = 256, run_len = 16;
+    if (n <= runs * run_len) {
+      for (std::int64_t i = 0; i < n; ++i) sample.push_back(float(load_as_double(x.ptr_at(offset_of_flat(x, i)), x.type())));
+    } else {
+      std::uint64_t seed = 0x5f5a11ce5ull;
+      for (std::int64_t k = 0; k < runs; ++k) {
+        const std::int64_t start = std::int64_t(splitmix64(seed) % std::uint64_t(n - run_len + 1));
+        for (std::int64_t j = 0; j < run_len; ++j)
+          sample.push_back(float(load_as_double(x.ptr_at(offset_of_flat(x, start + j)), x.type())));
+      }
+    }
+    std::size_t m = 0;
+    for (float v : sample)
+      if (!std::isnan(v)) sample[m++] = std::fabs(v);
+    sample.resize(m);
+  }
+  float lo = 0, hi = inf;
+  if (n > 65536 && sample.size() >= 1024) {
+    const std::int64_t m = std::int64_t(sample.size()), j = m / 2;
+    const std::int64_t delta = std::int64_t(std::ceil(1.5 * std::sqrt(double(m)))) + 2;  // 3 sd of the rank
+    const std::int64_t jl = std::max<std::int64_t>(0, j - delta), jh = std::min<std::int64_t>(m - 1, j + delta);
+    std::nth_element(sample.begin(), sample.begin() + jh, sample.end());
+    hi = sample[std::size_t(jh)];
+    std::nth_element(sample.begin(), sample.begin() + jl, sample.begin() + jh);
+    lo = sample[std::size_t(jl)];
+  }
+  float topk_thr = inf;
+  if (rq.topk > 0) {
+    topk_thr = 0;
+    if (std::int64_t(sample.size()) >= rq.topk) {
+      // The k-th largest of a subset never exceeds the k-th largest of the whole.
+      std::nth_element(sample.begin(), sample.begin() + (rq.topk - 1), sample.end(), std::greater<float>());
+      topk_thr = sample[std::size_t(rq.topk - 1)];
+    }
+  }
+  const float collect_above = float_at_or_below(rq.collect_above);  // handler re-checks in double
+  float rare_thr = std::min(topk_thr, collect_above);
+
+  std::vector<ranked_value> top;
+  const std::size_t trim_at = std::size_t(4 * std::max(rq.topk, 1) + 4096);
+  auto on_rare = [&](std::int64_t i, float a) {
+    if (double(a) > rq.collect_above) {
+      if (std::int64_t(r.above.size()) < rq.collect_cap)
+        r.above.push_back({double(a), i});
+      else
+        r.above_complete = false;
+    }
+    if (a >= topk_thr) {
+      top.push_back({double(a), i});
+      if (top.size() >= trim_at) {
+        finish_topk(top, rq.topk);
+        topk_thr = float(top.back().magnitude);
+        rare_thr = std::min(topk_thr, collect_above);
+      }
+    }
+  };
+
+  // 2. One pass.
+  std::vector<float> bracket(std::size_t(std::min<std::int64_t>(n, 1 << 16)) + 64);
+  std::size_t nb = 0;
+  std::int64_t below = 0;
+  double sum = 0;
+  float mx = 0;
+  std::vector<float> scratch;
+  for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
+    if (bracket.size() < nb + len + 64) bracket.resize(std::max(bracket.size() * 2, nb + len + 64));
+    float cs, cm;
+    simd::abs_sum_max(p, len, cs, cm);
+    if (std::isfinite(cs) && cm <= f16_max) {
+      sum += double(cs);
+      mx = std::max(mx, cm);
+      nb += simd::bracket_pass(p, len, lo, hi, rare_thr, bracket.data() + nb, below,
+                               [&](std::size_t i, float a) { on_rare(base + std::int64_t(i), a); });
+      return;
+    }
+    for (std::size_t i = 0; i < len; ++i) {  // exact scalar treatment of special values
+      const float a = std::fabs(p[i]);
+      if (std::isnan(a)) {
+        ++s.nan_count;
+        continue;
+      }
+      if (std::isinf(a)) {
+        ++s.inf_count;
+      } else {
+        sum += double(a);
+        if (a > f16_max) ++s.over_f16_count;
+      }
+      mx = std::max(mx, a);
+      if (a < lo)
+        ++below;
+      else if (a <= hi)
+        bracket[nb++] = a;
+      if (a >= rare_thr) on_rare(base + std::int64_t(i), a);
+    }
+  });
+  s.max_abs = double(mx);
+  const std::int64_t finite = n - s.nan_count - s.inf_count;
+  s.mean_abs = finite > 0 ? sum / double(finite) : 0.0;
+
+  // 3. Median from the bracket, or exactly from a copy when the bracket missed.
+  const std::int64_t N = n - s.nan_count;
+  if (N > 0) {
+    const std::int64_t k1 = (N - 1) / 2, k2 = N / 2;
+    if (below <= k1 && below + std::int64_t(nb) > k2) {
+      const std::size_t j1 = std::size_t(k1 - below), j2 = std::size_t(k2 - below);
+      std::nth_element(bracket.begin(), bracket.begin() + std::ptrdiff_t(j1), bracket.begin() + std::ptrdiff_t(nb));
+      const double a = bracket[j1];
+      const double b = j2 == j1 ? a
+                                : double(*std::min_element(bracket.begin() + std::ptrdiff_t(j1) + 1,
+                                                           bracket.begin() + std::ptrdiff_t(nb)));
+      s.median_abs = a == b ? a : (a + b) / 2;
+    } else {
+      std::vector<float> all;
+      all.reserve(std::size_t(N));
+      for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t) {
+        for (std::size_t i = 0; i < len; ++i)
+          if (!std::isnan(p[i])) all.push_back(std::fabs(p[i]));
+      });
+      s.median_abs = median_inplace(all);
+    }
+  }
+  if (rq.topk > 0) finish_topk(top, rq.topk);
+  r.topk = std::move(top);
+  return r;
+}
+
+// Every |x| > thr (strict) with its flat index, in increasing index order.
+inline std::vector<ranked_value> collect_above_fast(const tensor_view& x, double thr) {
+  std::vector<ranked_value> out;
+  std::vector<float> scratch, dummy(chunk_elems + 64);
+  std::int64_t below = 0;
+  const float fthr = float_at_or_below(thr);
+  for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
+    simd::bracket_pass(p, len, std::numeric_limits<float>::infinity(), -1.0f, fthr, dummy.data(), below,
+                       [&](std::size_t i, float a) {
+                         if (double(a) > thr) out.push_back({double(a), base + std::int64_t(i)});
+                       });
+  });
+  return out;
+}
+#endif  // SYSOUT_DETECT_HAVE_HIGHWAY
+
+inline bool fast_path_available(const tensor_view& x) {
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+  return x.type() == dtype::f32 || x.type() == dtype::f16 || x.type() == dtype::bf16;
+#else
+  (void)x;
+  return false;
+#endif
+}
+
+inline scan_result scan(const tensor_view& x, const scan_request& rq, backend b) {
+  (void)b;
+  if (!is_floating(x.type()))
+    throw_error(x.where(), "magnitude statistics need a floating dtype, got ", dtype_name(x.type()), " (shape ",
+                x.shape().str(), ")");
+  if (rq.topk < 0) throw_error(x.where(), "top-k must be >= 0, got ", rq.topk);
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+  if (b == backend::best && fast_path_available(x)) return scan_fast(x, rq);
+#endif
+  return scan_reference(x, rq);
+}
+
+inline std::vector<ranked_value> collect_above(const tensor_view& x, double thr, backend b) {
+  (void)b;
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+  if (b == backend::best && fast_path_available(x)) return collect_above_fast(x, thr);
+#endif
+  std::vector<ranked_value> out;
+  std::int64_t idx = 0;
+  for_each_offset(x, [&](std::int64_t off) {
+    const double a = std::fabs(load_as_double(x.ptr_at(off), x.type()));
+    if (a > thr) out.push_back({a, idx});
+    ++idx;
+  });
+  return out;
+}
+
+}  // namespace detail
+
+// Statistics of |x| over every element of x (any rank, layout, floating dtype).
+inline magnitude_stats magnitude_statistics(const tensor_view& x, backend b = backend::best) {
+  return detail::scan(x, detail::scan_request{}, b).stats;
+}
+
+// The k largest |x| with their flat (row-major logical) indices, largest first.
+inline std::vector<ranked_value> top_magnitudes(const tensor_view& x, int k, backend b = backend::best) {
+  detail::scan_request rq;
+  rq.topk = k;
+  return detail::scan(x, rq, b).topk;
+}
+
+}  // namespace sysout::detect
+// ---- end sysout/detect/stats.hpp
+
+namespace sysout::detect {
+
+enum class sink_normalization : std::uint8_t { all_queries, visible_queries };
+
+struct attention_sink_options {
+  double outlier_ratio = 0.1;  // key is an outlier when received >= outlier_ratio x N_k
+  sink_normalization normalization = sink_normalization::all_queries;
+  double sink_epsilon = 0.3;     // Sink^eps threshold on first-token mass
+  double mass_tolerance = 1e-3;  // |row sum - 1| above this counts as "mass not 1"
+  int topk = 10;                 // keys with the largest received attention to list
+  std::int64_t value_heads = 1;  // kv heads of a rank-2 V [tokens, value_heads * d]
+  backend impl = backend::best;
+};
+
+struct attention_sink_report {
+  int layer = -1;
+  std::int64_t heads = 0, queries = 0, keys = 0;
+  attention_sink_options options;
+  std::vector<double> received;              // [keys]
+  std::vector<std::int64_t> outlier_tokens;  // keys flagged as attention outliers, increasing
+  std::vector<std::int64_t> top_keys;        // top-k keys by received, largest first
+  std::vector<double> sink_ratio;            // [heads]
+  std::vector<double> first_token_mass;      // [heads]
+  double sink_eps_fraction = 0;              // Sink^eps of this layer
+  std::vector<double> head_mass;             // [heads] total probability mass (= queries if rows sum to 1)
+  std::int64_t off_mass_rows = -1;           // rows with |sum - 1| > tolerance; -1 = unknown
+  std::int64_t nonfinite_rows = -1;          // rows holding NaN/Inf; -1 = unknown
+  double min_row_mass = std::numeric_limits<double>::quiet_NaN();
+  double max_row_mass = std::numeric_limits<double>::quiet_NaN();
+  bool has_value_norms = false;
+  std::vector<double> value_norm;  // [tokens] mean over kv heads of ||v||
+  double sink_value_norm = std::numeric_limits<double>::quiet_NaN();   // mean over outlier tokens
+  double other_value_norm = std::numeric_limits<double>::quiet_NaN();  // mean over the rest
+
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("layer", layer).field("heads", heads).field("queries", queries).field("keys", keys);
+    w.field("outlier_ratio", options.outlier_ratio);
+    w.field("normalization",
+            options.normalization == sink_normalization::all_queries ? "all_queries" : "visible_queries");
+    w.field("sink_epsilon", options.sink_epsilon);
+    w.field("outlier_tokens", outlier_tokens).field("top_keys", top_keys);
+    w.field("sink_eps_fraction", sink_eps_fraction);
+    w.field("sink_ratio", sink_ratio).field("first_token_mass", first_token_mass).field("head_mass", head_mass);
+    w.field("off_mass_rows", off_mass_rows).field("nonfinite_rows", nonfinite_rows);
+    w.field("min_row_mass", min_row_mass).field("max_row_mass", max_row_mass);
+    w.field("received", received);
+    if (has_value_norms) {
+      w.field("sink_value_norm", sink_value_norm).field("other_value_norm", other_value_norm);
+      w.field("value_norm", value_norm);
+    }
+    w.end_object();
+  }
+};
+
+// Streaming form: feed query blocks in any order (or column sums), then finish().
+class attention_sink_accumulator {
+ public:
+  attention_sink_accumulator(std::int64_t heads, std::int64_t keys, attention_sink_options opt = {}, int layer = -1)
+      : heads_(heads), keys_(keys), opt_(opt), layer_(layer),
+        colsum_(std::size_t(std::max<std::int64_t>(heads * keys, 0)), 0.0),
+        head_mass_(std::size_t(std::max<std::int64_t>(heads, 0)), 0.0) {
+    if (heads < 0 || keys < 0) throw_error("attention_sink_accumulator", "negative heads/keys ", heads, ", ", keys);
+  }
+
+  // probs: [heads, q_block, keys] rows of P (any floating dtype / layout).
+  void add_queries(const tensor_view& probs) {
+    if (probs.rank() != 3 || probs.shape()[0] != heads_ || probs.shape()[2] != keys_)
+      throw_error(probs.where(), "attention probabilities: expected [heads=", heads_, ", queries, keys=", keys_,
+                  "], got shape ", probs.shape().str());
+    if (!is_floating(probs.type())) throw_error(probs.where(), "attention probabilities must be floating");
+    const std::int64_t qb = probs.shape()[1];
+    std::vector<float> scratch;
+    for (std::int64_t h = 0; h < heads_; ++h) {
+      double* acc = colsum_.data() + h * keys_;
+      for (std::int64_t q = 0; q < qb; ++q) {
+        const tensor_view row = probs.select(0, h).select(0, q);
+        const double s = add_row(row, acc, scratch);
+        head_mass_[std::size_t(h)] += s;
+        if (!std::isfinite(s)) {
+          ++nonfinite_rows_;
+          continue;
+        }
+        if (std::fabs(s - 1.0) > opt_.mass_tolerance) ++off_mass_rows_;
+        min_row_ = std::min(min_row_, s);
+        max_row_ = std::max(max_row_, s);
+      }
+    }
+    queries_ += qb;
+  }
+
+  // column_sums: [heads, keys], sum over num_queries queries of P (from a fused
+  // kernel); head_mass: optional [heads] total mass (defaults to sum over keys).
+  void add_column_sums(const tensor_view& column_sums, std::int64_t num_queries, const tensor_view& head_mass = {}) {
+    if (column_sums.rank() != 2 || column_sums.shape()[0] != heads_ || column_sums.shape()[1] != keys_)
+      throw_error(column_sums.where(), "column sums: expected [heads=", heads_, ", keys=", keys_, "], got shape ",
+                  column_sums.shape().str());
+    if (num_queries < 0) throw_error(column_sums.where(), "negative number of queries ", num_queries);
+    if (head_mass.rank() > 0) {
+      if (head_mass.rank() != 1 || head_mass.shape()[0] != heads_)
+        throw_error(head_mass.where(), "head mass: expected [heads=", heads_, "], got shape ",
+                    head_mass.shape().str());
+    }
+    for (std::int64_t h = 0; h < heads_; ++h) {
+      double tot = 0;
+      for (std::int64_t k = 0; k < keys_; ++k) {
+        const double c = column_sums.get(h, k);
+        colsum_[std::size_t(h * keys_ + k)] += c;
+        tot += c;
+      }
+      head_mass_[std::size_t(h)] += head_mass.rank() == 1 ? head_mass.get(h) : tot;
+    }
+    queries_ += num_queries;
+    rows_known_ = false;
+  }
+
+  std::int64_t queries() const noexcept { return queries_; }
+  // Column sums so far, [heads, keys] row-major, double.
+  const std::vector<double>& column_sums() const noexcept { return colsum_; }
+
+  // values (optional): [tokens, value_heads * d] or [kv_heads, tokens, d] with tokens == keys.
+  attention_sink_report finish(const tensor_view& values = {}) const {
+    attention_sink_report r;
+    r.layer = layer_;
+    r.heads = heads_;
+    r.queries = queries_;
+    r.keys = keys_;
+    r.options = opt_;
+    r.received.assign(std::size_t(keys_), 0.0);
+    for (std::int64_t h = 0; h < heads_; ++h)
+      for (std::int64_t k = 0; k < keys_; ++k) r.received[std::size_t(k)] += colsum_[std::size_t(h * keys_ + k)];
+    if (heads_ > 0)
+      for (auto& x : r.received) x /= double(heads_);
+    const std::int64_t offset = std::max<std::int64_t>(0, keys_ - queries_);  // queries are the last positions
+    for (std::int64_t k = 0; k < keys_; ++k) {
+      const double n_k = opt_.normalization == sink_normalization::all_queries
+                             ? double(queries_)
+                             : double(std::clamp<std::int64_t>(queries_ + offset - k, 0, queries_));
+      if (n_k > 0 && r.received[std::size_t(k)] >= opt_.outlier_ratio * n_k) r.outlier_tokens.push_back(k);
+    }
+    {
+      std::vector<std::int64_t> idx(static_cast<std::size_t>(keys_));
+      for (std::int64_t k = 0; k < keys_; ++k) idx[std::size_t(k)] = k;
+      const std::size_t kk = std::min<std::size_t>(std::size_t(std::max(opt_.topk, 0)), idx.size());
+      std::partial_sort(idx.begin(), idx.begin() + std::ptrdiff_t(kk), idx.end(), [&](std::int64_t a, std::int64_t b) {
+        const double ra = r.received[std::size_t(a)], rb = r.received[std::size_t(b)];
+        return ra > rb || (ra == rb && a < b);
+      });
+      idx.resize(kk);
+      r.top_keys = idx;
+    }
+    r.head_mass = head_mass_;
+    std::int64_t eps_heads = 0;
+    for (std::int64_t h = 0; h < heads_; ++h) {
+      double sink = 0;
+      for (auto k : r.outlier_tokens) sink += colsum_[std::size_t(h * keys_ + k)];
+      const double m = head_mass_[std::size_t(h)];
+      r.sink_ratio.push_back(m > 0 ? sink / m : 0.0);
+      const double first = keys_ > 0 && queries_ > 0 ? colsum_[std::size_t(h * keys_)] / double(queries_) : 0.0;
+      r.first_token_mass.push_back(first);
+      if (first > opt_.sink_epsilon) ++eps_heads;
+    }
+    r.sink_eps_fraction = heads_ > 0 ? double(eps_heads) / double(heads_) : 0.0;
+    if (rows_known_) {
+      r.off_mass_rows = off_mass_rows_;
+      r.nonfinite_rows = nonfinite_rows_;
+      if (min_row_ <= max_row_) {
+        r.min_row_mass = min_row_;
+        r.max_row_mass = max_row_;
+      }
+    }
+    if (values.rank() > 0) add_value_norms(r, values);
+    return r;
+  }
+
+ private:
+  double add_row(const tensor_view& row, double* acc, std::vector<float>& scratch) const {
+    const std::int64_t K = keys_;
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+    if (opt_.impl == backend::best && (row.type() == dtype::f32 || row.type() == dtype::f16 || row.type() == dtype::bf16)) {
+      const float* p;
+      if (row.type() == dtype::f32 && row.rows_contiguous()) {
+        p = static_cast<const float*>(row.data());
+      } else {
+        scratch.resize(std::size_t(K));
+        if (row.rows_contiguous() && row.type() != dtype::f32)
+          simd::widen_to_f32(static_cast<const std::uint16_t*>(row.data()), scratch.data(), std::size_t(K),
+                             row.type() == dtype::bf16);
+        else
+          for (std::int64_t k = 0; k < K; ++k) scratch[std::size_t(k)] = float(row.get(k));
+        p = scratch.data();
+      }
+      return simd::accumulate_row(p, std::size_t(K), acc);
+    }
+#endif
+    (void)scratch;
+    double s = 0;
+    for (std::int64_t k = 0; k < K; ++k) {
+      const double x = load_as_double(row.ptr_at(k * row.strides()[0]), row.type());
+      acc[k] += x;
+      s += x;
+    }
+    return s;
+  }
+
+  void add_value_norms(attention_sink_report& r, const tensor_view& v) const {
+    std::int64_t kvh, T, d;
+    bool heads_first;
+    if (v.rank() == 3) {
+      kvh = v.shape()[0], T = v.shape()[1], d = v.shape()[2];
+      heads_first = true;
+    } else if (v.rank() == 2) {
+      kvh = opt_.value_heads;
+      T = v.shape()[0];
+      if (kvh <= 0 || v.shape()[1] % kvh != 0)
+        throw_error(v.where(), "values [tokens, kv_heads*d] of shape ", v.shape().str(), " do not split into ",
+                    kvh, " kv heads (options.value_heads)");
+      d = v.shape()[1] / kvh;
+      heads_first = false;
+    } else {
+      throw_error(v.where(), "values: expected [tokens, kv_heads*d] or [kv_heads, tokens, d], got shape ",
+                  v.shape().str());
+    }
+    if (T != keys_)
+      throw_error(v.where(), "values have ", T, " tokens but the attention has ", keys_, " keys (shape ",
+                  v.shape().str(), ")");
+    r.has_value_norms = true;
+    r.value_norm.assign(std::size_t(T), 0.0);
+    for (std::int64_t t = 0; t < T; ++t) {
+      double tot = 0;
+      for (std::int64_t h = 0; h < kvh; ++h) {
+        double ss = 0;
+        for (std::int64_t j = 0; j < d; ++j) {
+          const double x = heads_first ? v.get(h, t, j) : v.get(t, h * d + j);
+          ss += x * x;
+        }
+        tot += std::sqrt(ss);
+      }
+      r.value_norm[std::size_t(t)] = kvh > 0 ? tot / double(kvh) : 0.0;
+    }
+    double s_sink = 0, s_other = 0;
+    std::int64_t n_sink = 0;
+    std::vector<char> is_sink(std::size_t(T), 0);
+    for (auto k : r.outlier_tokens) is_sink[std::size_t(k)] = 1;
+    for (std::int64_t t = 0; t < T; ++t) {
+      if (is_sink[std::size_t(t)]) {
+        s_sink += r.value_norm[std::size_t(t)];
+        ++n_sink;
+      } else {
+        s_other += r.value_norm[std::size_t(t)];
+      }
+    }
+    if (n_sink > 0) r.sink_value_norm = s_sink / double(n_sink);
+    if (T - n_sink > 0) r.other_value_norm = s_other / double(T - n_sink);
+  }
+
+  std::int64_t heads_, keys_;
+  attention_sink_options opt_;
+  int layer_;
+  std::vector<double> colsum_;
+  std::vector<double> head_mass_;
+  std::int64_t queries_ = 0;
+  std::int64_t off_mass_rows_ = 0, nonfinite_rows_ = 0;
+  double min_row_ = std::numeric_limits<double>::infinity();
+  double max_row_ = -std::numeric_limits<double>::infinity();
+  bool rows_known_ = true;
+};
+
+// Whole-matrix form: probs [heads, queries, keys]; values optional (see finish()).
+inline attention_sink_report find_attention_sinks(const tensor_view& probs, int layer = -1,
+                                                  const attention_sink_options& opt = {},
+                                                  const tensor_view& values = {}) {
+  if (probs.rank() != 3)
+    throw_error(probs.where(), "attention probabilities: expected [heads, queries, keys], got shape ",
+                probs.shape().str());
+  attention_sink_accumulator acc(probs.shape()[0], probs.shape()[2], opt, layer);
+  acc.add_queries(probs);
+  return acc.finish(values);
+}
+
+}  // namespace sysout::detect
+// ---- end sysout/detect/attention_sinks.hpp
+// ---- begin sysout/detect/consistency.hpp
+// Consistency between the three kinds of systematic outliers (An et al. 2025
+// report 100% weight<->activation and ~95% attention<->activation).
+//
+// Weight <-> activation: which down_proj channels can a massive dim be matched to?
+//  - site "down_proj_in" ([T, d_ff]): a massive value in d_ff dim i is multiplied
+//    by down_proj INPUT channel i, i.e. column i of the HF [d_model, d_ff]
+//    matrix -> compared with weight_outlier_report::input (top input channels).
+//  - site "layer_out" (or any [T, d_model] residual site): a massive value in
+//    d_model dim j was written by down_proj OUTPUT channel j, i.e. row j of the
+//    HF matrix -> compared with weight_outlier_report::output.
+// The report's orientation already maps stored rows/cols to input/output
+// channels, so both mappings hold for either storage order.
+//
+// Attention <-> activation: share of attention-outlier tokens (sink keys) that
+// carry massive activations (massive_activation_report::massive_tokens).
+//
+// Shares of an empty set are reported as NaN (JSON null), not as 0 or 1.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+// ---- begin sysout/detect/massive_activations.hpp
+// Activation outliers ("massive activations"): a few hidden dims at a few
+// tokens (start token, delimiters) with magnitudes orders above the rest.
+//
+// Rule (Sun et al. 2024, "Massive Activations in LLMs"; An et al. 2025,
+// "Systematic Outliers in LLMs"): an entry h[t, d] of one layer's hidden states
+// at one site is massive when
+//     |h| > threshold_abs (default 100)   AND   |h| > ratio (default 1000) x ref
+// where ref is the median of |h| over that whole tensor (Sun et al.) or its
+// mean (selectable; the refined analysis uses both). Equivalently |h| >
+// max(threshold_abs, ratio x ref): that effective threshold is reported.
+//  - ref == 0 (e.g. more than half the entries are exactly 0): the ratio test
+//    holds for every nonzero value, so only threshold_abs decides. Reported as is.
+//  - NaN entries are never outliers; they are counted (stats.nan_count).
+//  - +-Inf entries exceed every finite threshold and ARE listed as outliers
+//    (value +-inf; JSON writes null or "inf", see json_writer), and counted.
+//  - ref == Inf (more than half the entries infinite): no outlier can pass.
+//
+// Sites: `site` is the hook-site name of sysout/trace/sites.hpp (site_name():
+// "down_proj_in" for the MLP down-projection input [T, d_ff], "layer_out" for
+// the residual stream after the layer [T, d_model]); any string is accepted.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace sysout::detect {
+
+enum class reference_stat : std::uint8_t { median, mean };
+
+constexpr const char* reference_stat_name(reference_stat r) noexcept {
+  return r == reference_stat::median ? "median" : "mean";
+}
+
+struct massive_options {
+  double threshold_abs = 100.0;                       // |h| > threshold_abs
+  double ratio = 1000.0;                              // |h| > ratio x reference
+  reference_stat reference = reference_stat::median;  // of |h| over the tensor
+  int topk = 10;                                      // top magnitudes to keep per tensor
+  std::int64_t candidate_cap = std::int64_t(1) << 22;  // |h| > threshold_abs kept during the pass; more -> second pass
+  backend impl = backend::best;
+};
+
+// One outlier entry.
+struct massive_activation {
+  int layer = -1;
+  std::string site;
+  std::int64_t token = 0;
+  std::int64_t dim = 0;
+  double value = 0;  // signed
+
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("layer", layer).field("site", site).field("token", token).field("dim", dim).field("value", value);
+    w.end_object();
+  }
+};
+
+// One of the top-k magnitudes of a tensor.
+struct magnitude_position {
+  std::int64_t token = 0;
+  std::int64_t dim = 0;
+  double value = 0;  // signed; |value| is the magnitude
+
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("token", token).field("dim", dim).field("value", value);
+    w.end_object();
+  }
+};
+
+struct massive_activation_report {
+  int layer = -1;
+  std::string site;
+  std::int64_t tokens = 0, dims = 0;
+  massive_options options;
+  double reference_value = 0;  // median or mean of |h| (options.reference)
+  double threshold = 0;        // effective: max(threshold_abs, ratio x reference_value)
+  magnitude_stats stats;       // median/mean/max |h|, NaN/Inf/fp16-overflow counts
+  std::vector<massive_activation> outliers;  // every outlier, in (token, dim) order
+  std::vector<magnitude_position> top;       // top-k |h|, largest first
+  std::vector<std::int64_t> massive_dims;    // sorted, unique
+  std::vector<std::int64_t> massive_tokens;  // sorted, unique
+
+  bool found() const noexcept { return !outliers.empty(); }
+
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("layer", layer).field("site", site).field("tokens", tokens).field("dims", dims);
+    w.field("threshold_abs", options.threshold_abs).field("ratio", options.ratio);
+    w.field("reference", reference_stat_name(options.reference)).field("reference_value", reference_value);
+    w.field("threshold", threshold);
+    w.key("stats").value(stats);
+    w.field("massive_dims", massive_dims).field("massive_tokens", massive_tokens);
+    w.key("outliers").begin_array();
+    for (const auto& o : outliers) {  // layer and site are the report's: written once
+      w.begin_object();
+      w.field("token", o.token).field("dim", o.dim).field("value", o.value);
+      w.end_object();
+    }
+    w.end_array();
+    w.field("top", top);
+    w.end_object();
+  }
+};
+
+// hidden: [tokens, dims] hidden states of one layer at one site, any floating
+// dtype and layout. For a batch, pass hidden.select(0, b).
+inline massive_activation_report find_massive_activations(const tensor_view& hidden, int layer, std::string site,
+                                                          const massive_options& opt = {}) {
+  const std::string who = hidden.where() + " (layer " + std::to_string(layer) + ", site '" + site + "')";
+  if (hidden.rank() != 2)
+    throw_error(who, "massive-activation detection expects hidden states [tokens, dims], got shape ",
+                hidden.shape().str(), hidden.rank() == 3 ? " (for a batch, pass hidden.select(0, b))" : "");
+  if (!(opt.threshold_abs >= 0) || !(opt.ratio >= 0))
+    throw_error(who, "threshold_abs and ratio must be >= 0, got ", opt.threshold_abs, " and ", opt.ratio);
+  if (opt.topk < 0) throw_error(who, "topk must be >= 0, got ", opt.topk);
+
+  massive_activation_report r;
+  r.layer = layer;
+  r.site = std::move(site);
+  r.tokens = hidden.shape()[0];
+  r.dims = hidden.shape()[1];
+  r.options = opt;
+
+  detail::scan_request rq;
+  rq.topk = opt.topk;
+  rq.collect_above = opt.threshold_abs;  // a superset of the outliers; filtered below
+  rq.collect_cap = opt.candidate_cap;
+  detail::scan_result sc = detail::scan(hidden, rq, opt.impl);
+  r.stats = sc.stats;
+  r.reference_value = opt.reference == reference_stat::median ? sc.stats.median_abs : sc.stats.mean_abs;
+  r.threshold = std::max(opt.threshold_abs, opt.ratio * r.reference_value);
+  if (opt.ratio == 0) r.threshold = opt.threshold_abs;  // 0 x Inf would be NaN
+
+  std::vector<ranked_value> above;
+  if (sc.above_complete) {
+    for (const auto& a : sc.above)
+      if (a.magnitude > r.threshold) above.push_back(a);
+  } else {
+    above = detail::collect_above(hidden, r.threshold, opt.impl);  // too many candidates: rescan
+  }
+  const std::int64_t D = r.dims;
+  auto value_at = [&](std::int64_t flat) { return load_as_double(hidden.ptr_at(offset_of_flat(hidden, flat)), hidden.type()); };
+  r.outliers.reserve(above.size());
+  for (const auto& a : above) {
+    const std::int64_t t = a.index / D, d = a.index % D;
+    r.outliers.push_back({layer, r.site, t, d, value_at(a.index)});
+    r.massive_dims.push_back(d);
+    r.massive_tokens.push_back(t);
+  }
+  for (auto* v : {&r.massive_dims, &r.massive_tokens}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  for (const auto& t : sc.topk) r.top.push_back({t.index / D, t.index % D, value_at(t.index)});
+  return r;
+}
+
+}  // namespace sysout::detect
+// ---- end sysout/detect/massive_activations.hpp
+// ---- begin sysout/detect/weight_outliers.hpp
+// Weight outliers: down_proj channels (columns) whose largest |w| towers over
+// their mean |w|. Massive activations are produced by these weights: a massive
+// value in d_ff dim i at the down_proj INPUT is multiplied by input column i of
+// down_proj, and the weight in that column with the outlier magnitude writes it
+// into one d_model dim j, i.e. output row j (see detect/consistency.hpp).
+//
+// Orientation: weight_orientation::out_in is [out_features, in_features], the
+// way PyTorch / Hugging Face store nn.Linear (down_proj: [d_model, d_ff]) and the
+// way GGUF's ne = {in, out} reads as a row-major matrix; in_out is the transpose
+// ([d_ff, d_model]). Input channel = column for out_in, row for in_out.
+//
+// Per input channel c (and likewise per output channel):
+//   max_abs[c], mean_abs[c] over the other axis, ratio[c] = max_abs / mean_abs
+//   (mean 0: ratio 0 if max is 0 too, else +Inf), and a ranking of the channels
+//   by ratio (or by max_abs), largest first, ties by smaller index.
+// Top outliers: the k largest |w| with (row, col) in the STORED matrix as passed.
+// NaN/Inf weights are counted and skipped in every statistic.
+//
+// int8 weights: int8_weights{q, scales, group_size}: w[r, c] = q[r, c] *
+// scales[r, c / group_size] (group_size == cols: one scale per row). GGUF
+// blocks (Q4_K, Q6_K...) are dequantized by the caller with io/ggml_quants.hpp
+// and passed as an f32 view.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+namespace sysout::detect {
+
+enum class weight_orientation : std::uint8_t { out_in, in_out };
+enum class channel_rank_by : std::uint8_t { ratio, max_abs };
+
+// Symmetric int8 weights with per-row or per-group scales.
+struct int8_weights {
+  tensor_view q;       // [rows, cols] i8
+  tensor_view scales;  // [rows, cols / group_size] f32/f16/bf16
+  std::int64_t group_size = 0;  // along the stored row; 0 or cols = one scale per row
+};
+
+struct weight_outlier_options {
+  weight_orientation orientation = weight_orientation::out_in;
+  channel_rank_by rank_by = channel_rank_by::ratio;
+  int top_outliers = 16;  // largest |w| entries to list
+  backend impl = backend::best;
+};
+
+struct weight_entry {
+  std::int64_t row = 0, col = 0;  // in the stored matrix
+  double value = 0;
+
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("row", row).field("col", col).field("value", value);
+    w.end_object();
+  }
+};
+
+struct channel_profile {
+  std::vector<double> max_abs, mean_abs, ratio;  // per channel
+  std::vector<std::int64_t> ranking;             // channels, largest first
+
+  // The first n channels of the ranking.
+  std::vector<std::int64_t> top(std::size_t n) const {
+    return {ranking.begin(), ranking.begin() + std::ptrdiff_t(std::min(n, ranking.size()))};
+  }
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("ranking", ranking).field("max_abs", max_abs).field("mean_abs", mean_abs).field("ratio", ratio);
+    w.end_object();
+  }
+};
+
+struct weight_outlier_report {
+  std::string name;
+  int layer = -1;
+  std::int64_t rows = 0, cols = 0;  // stored shape
+  weight_outlier_options options;
+  channel_profile input;   // per input channel (down_proj: d_ff)
+  channel_profile output;  // per output channel (down_proj: d_model)
+  std::vector<weight_entry> top;
+  std::int64_t nan_count = 0, inf_count = 0;
+
+  std::int64_t in_features() const { return std::int64_t(input.max_abs.size()); }
+  std::int64_t out_features() const { return std::int64_t(output.max_abs.size()); }
+
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("name", name).field("layer", layer).field("rows", rows).field("cols", cols);
+    w.field("orientation", options.orientation == weight_orientation::out_in ? "out_in" : "in_out");
+    w.field("rank_by", options.rank_by == channel_rank_by::ratio ? "ratio" : "max_abs");
+    w.field("nan_count", nan_count).field("inf_count", inf_count);
+    w.field("top", top);
+    w.key("input_channels").value(input);
+    w.key("output_channels").value(output);
+    w.end_object();
+  }
+};
+
+namespace detail {
+
+// Row-wise source of f32 weights (plain view or int8 + scales).
+struct weight_rows {
+  std::int64_t rows = 0, cols = 0;
+  const tensor_view* plain = nullptr;
+  const int8_weights* quant = nullptr;
+
+  // Fills out[0..cols) with row r as f32; returns a pointer to the row (may point into the view).
+  const float* row(std::int64_t r, std::vector<float>& out, bool allow_direct) const {
+    if (plain) {
+      const tensor_view& v = *plain;
+      if (allow_direct && v.type() == dtype::f32 && (v.strides()[1] == 1 || cols <= 1))
+        return static_cast<const float*>(v.data()) + r * v.strides()[0];
+      out.resize(std::size_t(cols));
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+      if (allow_direct && (v.type() == dtype::f16 || v.type() == dtype::bf16) && v.strides()[1] == 1) {
+        simd::widen_to_f32(static_cast<const std::uint16_t*>(v.data()) + r * v.strides()[0], out.data(),
+                           std::size_t(cols), v.type() == dtype::bf16);
+        return out.data();
+      }
+#endif
+      for (std::int64_t c = 0; c < cols; ++c)
+        out[std::size_t(c)] = float(load_as_double(v.ptr_at(r * v.strides()[0] + c * v.strides()[1]), v.type()));
+      return out.data();
+    }
+    const int8_weights& w = *quant;
+    out.resize(std::size_t(cols));
+    const std::int64_t g = w.group_size;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const auto q = *static_cast<const std::int8_t*>(w.q.ptr_at(r * w.q.strides()[0] + c * w.q.strides()[1]));
+      const std::int64_t gi = c / g;
+      const double s = load_as_double(w.scales.ptr_at(r * w.scales.strides()[0] + gi * w.scales.strides()[1]),
+                                      w.scales.type());
+      out[std::size_t(c)] = float(double(q) * s);
+    }
+    return out.data();
+  }
+};
+
+inline void rank_channels(channel_profile& p, channel_rank_by by) {
+  const std::size_t n = p.max_abs.size();
+  p.ratio.resize(n);
+  for (std::size_t i = 0; i < n; ++i)
+    p.ratio[i] = p.mean_abs[i] > 0 ? p.max_abs[i] / p.mean_abs[i]
+                                   : (p.max_abs[i] > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+  const std::vector<double>& key = by == channel_rank_by::ratio ? p.ratio : p.max_abs;
+  p.ranking.resize(n);
+  for (std::size_t i = 0; i < n; ++i) p.ranking[i] = std::int64_t(i);
+  std::stable_sort(p.ranking.begin(), p.ranking.end(),
+                   [&](std::int64_t a, std::int64_t b) { return key[std::size_t(a)] > key[std::size_t(b)]; });
+}
+
+inline weight_outlier_report weight_scan(const weight_rows& src, const weight_outlier_options& opt, int layer,
+                                         std::string name) {
+  weight_outlier_report r;
+  r.name = std::move(name);
+  r.layer = layer;
+  r.rows = src.rows;
+  r.cols = src.cols;
+  r.options = opt;
+  const std::int64_t R = src.rows, C = src.cols;
+  std::vector<double> row_max(std::size_t(R), 0.0), row_sum(std::size_t(R), 0.0), col_sum(std::size_t(C), 0.0);
+  std::vector<std::int64_t> row_cnt(std::size_t(R), 0), col_cnt(std::size_t(C), 0);
+  std::vector<float> col_max(std::size_t(C), 0.0f);
+  std::vector<float> buf;
+  std::vector<ranked_value> top;
+  const int k = std::max(opt.top_outliers, 0);
+  double top_thr = k > 0 ? 0.0 : std::numeric_limits<double>::infinity();
+  const bool fast = opt.impl == backend::best;
+  for (std::int64_t i = 0; i < R; ++i) {
+    const float* p = src.row(i, buf, fast);
+    bool special = !fast;
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+    if (fast) {
+      float s, m;
+      simd::abs_sum_max(p, std::size_t(C), s, m);
+      special = !std::isfinite(s);
+      if (!special) {
+        float rm;
+        double rs;
+        simd::weight_row(p, std::size_t(C), col_max.data(), col_sum.data(), rm, rs);
+        row_max[std::size_t(i)] = rm;
+        row_sum[std::size_t(i)] = rs;
+        row_cnt[std::size_t(i)] = C;
+      }
+    }
+#else
+    special = true;
+#endif
+    if (special) {  // scalar: skips NaN/Inf, counts them
+      for (std::int64_t c = 0; c < C; ++c) {
+        const float a = std::fabs(p[c]);
+        if (std::isnan(a)) {
+          ++r.nan_count;
+          continue;
+        }
+        if (std::isinf(a)) {
+          ++r.inf_count;
+          continue;
+        }
+        row_max[std::size_t(i)] = std::max(row_max[std::size_t(i)], double(a));
+        row_sum[std::size_t(i)] += a;
+        ++row_cnt[std::size_t(i)];
+        col_max[std::size_t(c)] = std::max(col_max[std::size_t(c)], a);
+        col_sum[std::size_t(c)] += a;
+        ++col_cnt[std::size_t(c)];
+      }
+    }
+    if (!special)  // every entry of a finite row counts
+      for (std::int64_t c = 0; c < C; ++c) ++col_cnt[std::size_t(c)];
+    if (k > 0) {
+      for (std::int64_t c = 0; c < C; ++c) {
+        const double a = std::fabs(double(p[c]));
+        if (a >= top_thr && std::isfinite(a)) {
+          top.push_back({a, i * C + c});
+          if (top.size() >= std::size_t(4 * k + 1024)) {
+            finish_topk(top, k);
+            top_thr = top.back().magnitude;
+          }
+        }
+      }
+    }
+  }
+  channel_profile rows_p, cols_p;
+  rows_p.max_abs = row_max;
+  rows_p.mean_abs.resize(std::size_t(R));
+  for (std::int64_t i = 0; i < R; ++i)
+    rows_p.mean_abs[std::size_t(i)] = row_cnt[std::size_t(i)] ? row_sum[std::size_t(i)] / double(row_cnt[std::size_t(i)]) : 0.0;
+  cols_p.max_abs.assign(col_max.begin(), col_max.end());
+  cols_p.mean_abs.resize(std::size_t(C));
+  for (std::int64_t c = 0; c < C; ++c)
+    cols_p.mean_abs[std::size_t(c)] = col_cnt[std::size_t(c)] ? col_sum[std::size_t(c)] / double(col_cnt[std::size_t(c)]) : 0.0;
+  rank_channels(rows_p, opt.rank_by);
+  rank_channels(cols_p, opt.rank_by);
+  if (opt.orientation == weight_orientation::out_in) {
+    r.output = std::move(rows_p);
+    r.input = std::move(cols_p);
+  } else {
+    r.input = std::move(rows_p);
+    r.output = std::move(cols_p);
+  }
+  if (k > 0) finish_topk(top, k);
+  for (const auto& t : top) {
+    const std::int64_t i = t.index / C, c = t.index % C;
+    std::vector<float> one;
+    const float* p = src.row(i, one, false);
+    r.top.push_back({i, c, double(p[c])});
+  }
+  return r;
+}
+
+}  // namespace detail
+
+// w: [rows, cols] weight matrix (f32/f64/f16/bf16, any strides).
+inline weight_outlier_report find_weight_outliers(const tensor_view& w, const weight_outlier_options& opt = {},
+                                                  int layer = -1) {
+  if (w.rank() != 2)
+    throw_error(w.where(), "weight outliers expect a matrix [rows, cols], got shape ", w.shape().str());
+  if (!is_floating(w.type()))
+    throw_error(w.where(), "weight matrix must be floating (use int8_weights for i8), got ", dtype_name(w.type()));
+  detail::weight_rows src;
+  src.rows = w.shape()[0];
+  src.cols = w.shape()[1];
+  src.plain = &w;
+  return detail::weight_scan(src, opt, layer, w.name());
+}
+
+inline weight_outlier_report find_weight_outliers(const int8_weights& w, const weight_outlier_options& opt = {},
+                                                  int layer = -1) {
+  const std::string who = w.q.where();
+  if (w.q.rank() != 2 || w.q.type() != dtype::i8)
+    throw_error(who, "int8 weights: expected an i8 matrix [rows, cols], got ", dtype_name(w.q.type()), " shape ",
+                w.q.shape().str());
+  const std::int64_t R = w.q.shape()[0], C = w.q.shape()[1];
+  int8_weights ww = w;
+  if (ww.group_size == 0) ww.group_size = std::max<std::int64_t>(C, 1);
+  if (ww.group_size < 0 || (C > 0 && C % ww.group_size != 0))
+    throw_error(who, "int8 weights: group size ", w.group_size, " does not divide the ", C, " columns of shape ",
+                w.q.shape().str());
+  const std::int64_t groups = C > 0 ? C / ww.group_size : 0;
+  if (w.scales.rank() != 2 || w.scales.shape()[0] != R || w.scales.shape()[1] != groups || !is_floating(w.scales.type()))
+    throw_error(w.scales.where(), "int8 scales: expected floating [", R, ", ", groups, "] for weights ",
+                w.q.shape().str(), " with group size ", ww.group_size, ", got ", dtype_name(w.scales.type()), " ",
+                w.scales.shape().str());
+  detail::weight_rows src;
+  src.rows = R;
+  src.cols = C;
+  src.quant = &ww;
+  return detail::weight_scan(src, opt, layer, w.q.name());
+}
+
+}  // namespace sysout::detect
+// ---- end sysout/detect/weight_outliers.hpp
+
+namespace sysout::detect {
+
+enum class channel_side : std::uint8_t { input, output };
+
+struct consistency_report {
+  std::string kind;                   // "weight_activation" or "attention_activation"
+  std::vector<std::int64_t> items;    // massive dims, or attention-outlier tokens
+  std::vector<std::int64_t> against;  // top weight channels, or massive tokens
+  std::vector<std::int64_t> matched;  // items found in `against`
+  double share = std::numeric_limits<double>::quiet_NaN();  // matched / items (NaN if no items)
+
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("kind", kind).field("share", share).field("items", items).field("against", against);
+    w.field("matched", matched);
+    w.end_object();
+  }
+};
+
+namespace detail {
+inline consistency_report share_of(std::string kind, std::vector<std::int64_t> items, std::vector<std::int64_t> against) {
+  consistency_report r;
+  r.kind = std::move(kind);
+  std::sort(items.begin(), items.end());
+  items.erase(std::unique(items.begin(), items.end()), items.end());
+  std::vector<std::int64_t> sorted_against = against;
+  std::sort(sorted_against.begin(), sorted_against.end());
+  for (auto x : items)
+    if (std::binary_search(sorted_against.begin(), sorted_against.end(), x)) r.matched.push_back(x);
+  if (!items.empty()) r.share = double(r.matched.size()) / double(items.size());
+  r.items = std::move(items);
+  r.against = std::move(against);
+  return r;
+}
+}  // namespace detail
+
+// Which side of down_proj a site's dims index: "down_proj_in" -> input, every
+// other (residual-stream) site -> output.
+inline channel_side side_of_site(const std::string& site) {
+  return site == "down_proj_in" ? channel_side::input : channel_side::output;
+}
+
+// Share of the massive dims of `act` that are among the top_n weight-outlier
+// channels of `w` on the matching side (see the header comment).
+inline consistency_report weight_activation_consistency(const massive_activation_report& act,
+                                                        const weight_outlier_report& w, std::size_t top_n) {
+  const channel_side side = side_of_site(act.site);
+  const channel_profile& prof = side == channel_side::input ? w.input : w.output;
+  if (std::int64_t(prof.max_abs.size()) != act.dims)
+    throw_error("weight_activation_consistency", "site '", act.site, "' has ", act.dims, " dims but ", w.name,
+                " has ", prof.max_abs.size(), side == channel_side::input ? " input" : " output",
+                " channels (stored shape [", w.rows, ", ", w.cols, "], orientation ",
+                w.options.orientation == weight_orientation::out_in ? "out_in" : "in_out", ")");
+  return detail::share_of("weight_activation", act.massive_dims, prof.top(top_n));
+}
+
+// Explicit form: massive dims vs a list of weight channels.
+inline consistency_report weight_activation_consistency(const std::vector<std::int64_t>& massive_dims,
+                                                        const std::vector<std::int64_t>& weight_channels) {
+  return detail::share_of("weight_activation", massive_dims, weight_channels);
+}
+
+// Share of attention-outlier tokens that carry massive activations.
+inline consistency_report attention_activation_consistency(const attention_sink_report& att,
+                                                           const massive_activation_report& act) {
+  return detail::share_of("attention_activation", att.outlier_tokens, act.massive_tokens);
+}
+inline consistency_report attention_activation_consistency(const std::vector<std::int64_t>& sink_tokens,
+                                                           const std::vector<std::int64_t>& massive_tokens) {
+  return detail::share_of("attention_activation", sink_tokens, massive_tokens);
+}
+
+}  // namespace sysout::detect
+// ---- end sysout/detect/consistency.hpp
+// ---- begin sysout/detect/token_categories.hpp
+// Token categories of outlier tokens (An et al. 2025 find systematic outliers
+// at the start token, at delimiters and at tokens with weak semantics).
+// Token strings come from the caller's tokenizer, as the vocabulary spells them:
+// SentencePiece's '▁' (U+2581) and GPT-2 byte-level 'Ġ' (space) / 'Ċ' (newline)
+// / 'ĉ' (tab) markers and "<0x0A>"-style byte tokens are understood.
+//
+//   start          position 0, or the caller's BOS string ("<s>", "<|endoftext|>"...)
+//   delimiter      only punctuation and/or whitespace once markers are removed
+//                  (".", ",", "\n", "Ċ", "▁", "Ġ", "<0x0A>", ":" ...)
+//   weak_semantic  in the configurable word list (case-insensitive, markers removed)
+//   other          everything else
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace sysout::detect {
+
+enum class token_category : std::uint8_t { start, delimiter, weak_semantic, other };
+
+constexpr const char* token_category_name(token_category c) noexcept {
+  switch (c) {
+    case token_category::start: return "start";
+    case token_category::delimiter: return "delimiter";
+    case token_category::weak_semantic: return "weak_semantic";
+    case token_category::other: return "other";
+  }
+  return "?";
+}
+
+struct token_category_options {
+  // Function words with little meaning of their own (the papers' examples:
+  // "the", "and", "of"...); compared lower-case with markers removed.
+  std::vector<std::string> weak_semantic = {"the", "a",  "an", "and", "or",   "of",   "to",  "in",
+                                            "on",  "at", "for", "with", "is", "are", "was", "be",
+                                            "as",  "by", "that", "this", "it", "from", "but", "not"};
+  // Token strings that are a start-of-sequence token wherever they appear.
+  std::vector<std::string> bos_strings = {"<s>", "<bos>", "<|endoftext|>", "<|begin_of_text|>", "<|im_start|>"};
+  bool position0_is_start = true;  // the first token of the sequence is "start" whatever it is
+};
+
+namespace detail {
+// Removes tokenizer markers and decodes <0xNN> byte tokens.
+inline std::string strip_token_markers(std::string_view s) {
+  if (s.size() == 6 && s.substr(0, 3) == "<0x" && s[5] == '>' && std::isxdigit(static_cast<unsigned char>(s[3])) &&
+      std::isxdigit(static_cast<unsigned char>(s[4]))) {
+    const int v = std::stoi(std::string(s.substr(3, 2)), nullptr, 16);
+    return std::string(1, char(v));
+  }
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    if (s.substr(i, 3) == "\xE2\x96\x81") {  // '▁' (SentencePiece space)
+      out += ' ';
+      i += 3;
+    } else if (s.substr(i, 2) == "\xC4\xA0") {  // 'Ġ' (GPT-2 space)
+      out += ' ';
+      i += 2;
+    } else if (s.substr(i, 2) == "\xC4\x8A") {  // 'Ċ' (GPT-2 newline)
+      out += '\n';
+      i += 2;
+    } else if (s.substr(i, 2) == "\xC4\x89") {  // 'ĉ' (GPT-2 tab)
+      out += '\t';
+      i += 2;
+    } else {
+      out += s[i++];
+    }
+  }
+  return out;
+}
+}  // namespace detail
+
+inline token_category classify_token(std::string_view token, std::int64_t position,
+                                     const token_category_options& opt = {}) {
+  if (position == 0 && opt.position0_is_start) return token_category::start;
+  for (const auto& b : opt.bos_strings)
+    if (token == b) return token_category::start;
+  const std::string s = detail::strip_token_markers(token);
+  bool delim = true;
+  for (unsigned char c : s)
+    if (!(std::ispunct(c) || std::isspace(c))) {
+      delim = false;
+      break;
+    }
+  if (delim) return token_category::delimiter;  // includes the empty / marker-only token
+  std::string w;
+  for (unsigned char c : s)
+    if (!std::isspace(c)) w += char(std::tolower(c));
+  for (const auto& x : opt.weak_semantic)
+    if (w == x) return token_category::weak_semantic;
+  return token_category::other;
+}
+
+// Categories of tokens[positions[i]]; positions must index into tokens.
+inline std::vector<token_category> classify_tokens(const std::vector<std::string>& tokens,
+                                                   const std::vector<std::int64_t>& positions,
+                                                   const token_category_options& opt = {}) {
+  std::vector<token_category> out;
+  out.reserve(positions.size());
+  for (auto p : positions) {
+    if (p < 0 || p >= std::int64_t(tokens.size()))
+      throw_error("classify_tokens", "position ", p, " out of range for ", tokens.size(), " tokens");
+    out.push_back(classify_token(tokens[std::size_t(p)], p, opt));
+  }
+  return out;
+}
+
+// Counts per category, for reports.
+struct token_category_counts {
+  std::int64_t start = 0, delimiter = 0, weak_semantic = 0, other = 0;
+  void add(token_category c) {
+    switch (c) {
+      case token_category::start: ++start; break;
+      case token_category::delimiter: ++delimiter; break;
+      case token_category::weak_semantic: ++weak_semantic; break;
+      case token_category::other: ++other; break;
+    }
+  }
+  void to_json(json_writer& w) const {
+    w.begin_object();
+    w.field("start", start).field("delimiter", delimiter).field("weak_semantic", weak_semantic).field("other", other);
+    w.end_object();
+  }
+};
+
+}  // namespace sysout::detect
+// ---- end sysout/detect/token_categories.hpp
 // ---- end sysout/detect.hpp
 // ---- begin sysout/attention.hpp
 // Umbrella for sysout/attention/: includes the dependency-free headers of this area.
@@ -1993,6 +4644,1530 @@ inline tensor<float> dequantize_ref(const gguf_tensor_info& t) {
 // Umbrella for sysout/model/: includes the dependency-free headers of this area.
 // ---- end sysout/model.hpp
 // ---- begin sysout/trace.hpp
-// Umbrella for sysout/trace/: includes the dependency-free headers of this area.
+// Umbrella for sysout/trace/: hook sites and registry, the recorder (bounded
+// per-site summaries, thread-safe), the llama.cpp cb_eval adapter, lifecycle
+// analysis and interventions. Compiles with a bare C++20 compiler (the detectors
+// it uses pick up Google Highway when <hwy/highway.h> is available).
+// ---- begin sysout/trace/ggml_adapter.hpp
+// llama.cpp adapter: feed a recorder from ggml's graph-evaluation callback
+// (llama_context_params::cb_eval, a ggml_backend_sched_eval_callback) without
+// depending on ggml. A llama.cpp host writes a few lines:
+//
+//   sysout::trace::recorder rec;
+//   sysout::trace::ggml_adapter ad(rec);
+//   static bool cb(ggml_tensor* t, bool ask, void* ud) {
+//     auto& a = *static_cast<sysout::trace::ggml_adapter*>(ud);
+//     if (ask) return a.wants(t->name);
+//     // with a GPU backend, copy t->data to host first (ggml_backend_tensor_get)
+//     a.observe(t->name, t->data, t->ne, t->nb, int(t->type));
+//     return true;                                   // keep evaluating the graph
+//   }
+//   params.cb_eval = cb; params.cb_eval_user_data = &ad;
+//   ad.set_pos0(n_past);  llama_decode(ctx, batch);   // once per batch
+//
+// ggml layout: ne[0] is the innermost (fastest) axis and nb[i] are byte
+// strides, so a ggml tensor {ne0, ne1, ne2, ne3} is the sysout view
+// [ne3, ne2, ne1, ne0] with element strides nb[i] / element size. What each
+// llama.cpp tensor is (llm_build_* in src/llama-model.cpp, llama-graph.cpp):
+//   per-token tensors ("l_out-5", "ffn_out-5", "attn_norm-5", ...)  {D, T}
+//   Qcur / Kcur / Vcur                                               {d, H, T}
+//   kq, kq_soft_max (no flash attention)                             {Tk, T, H}
+// so after reversal they are [T, D], [T, H, d] -> [T, H*d] and [H, T, Tk],
+// the shapes the recorder expects. With flash attention (-fa) llama.cpp never
+// materialises kq_soft_max: attention columns are then unavailable from cb_eval.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+// ---- begin sysout/trace/recorder.hpp
+// recorder: the tracer's memory. Every adapter (the reference transformer's
+// hooks, a host passing its own tensors, llama.cpp's cb_eval) ends in one call,
+//
+//   rec.on_tensor(site, layer, pos0, view);
+//
+// and the recorder keeps, per (site, layer), bounded summaries of what it saw:
+//   per-token sites [T, D]   top-k |h| with (token, dim), the massive activations
+//                            (|h| > threshold_abs AND |h| > ratio x median|h| of that
+//                            tensor, Sun et al. 2024), per-dim max |h| (argmax token,
+//                            signed value), per-token row max |h| and L2 norm, NaN /
+//                            Inf / beyond-fp16 counts, and full rows of tracked tokens
+//   attn_probs [H, T, Tk]    per-head received attention per key (column sums over
+//                            queries), per-head mass on key 0, row-sum range
+// Full tensors are copied only for the (site, layer) pairs in config.capture.
+//
+// Memory is bounded whatever the input length: top-k and outlier lists have
+// fixed capacity (the largest |h| are kept, the total count is exact), per-token
+// and per-key arrays stop at max_tracked_tokens positions (keys beyond are
+// pooled into one "rest" bucket per head), tracked rows are capped, captures
+// stop at capture_max_bytes (and say they were truncated).
+//
+// Thread safety: on_tensor may be called from several threads at once. The
+// expensive part (scanning the tensor) runs without a lock into a local
+// partial summary that is then merged under the (site, layer) slot's mutex;
+// slots are created under the recorder's mutex. snapshot() copies everything
+// under the locks, so it may run while hooks fire.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+// ---- begin sysout/trace/hooks.hpp
+// Hook registry: callbacks attached to (site, layer) pairs of a forward pass.
+// A hook receives a writable view of the activation at that site, so it can
+// read it (tracing) or change it in place (interventions: zeroing massive
+// activations, clamping, re-weighting attention). The host checks
+// `active(site, layer)` (two loads and a bit test) before building an event,
+// so a forward pass with no hooks pays nothing measurable.
+//
+// Not synchronised: add/remove hooks between forward passes, not during one.
+// A host that calls hooks from several threads must make the hooks themselves
+// thread-safe (the tracer does).
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// ---- begin sysout/trace/sites.hpp
+// Hook sites: the named places in a transformer forward pass where an
+// activation can be read or modified. One vocabulary, three spellings:
+//   site_name(s)                 "layer_out"            (sysout's own)
+//   transformer_lens_name(s, l)  "blocks.3.hook_resid_post"  (TransformerLens)
+//   llama_cpp_name(s, l)         "l_out-3"              (llama.cpp graph callback names,
+//                                                        src/llama-model.cpp / llama-graph.cpp)
+// and parse_site_name() reads any of them back, so a tracer can sit behind the
+// reference transformer, a TransformerLens dump or llama.cpp's cb_eval.
+//
+// Shapes a hook sees (T = tokens in this call, Tk = keys visible = past + T):
+//   per-token sites                    [T, D]   (D = dim, q/k/v: heads*head_dim, z: Hq*head_dim,
+//                                                down_proj_in: ffn dim, logits: vocab)
+//   attn_scores, attn_probs            [Hq, T, Tk]
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sysout::trace {
+
+enum class site : std::uint8_t {
+  embed,           // token (+ position) embedding, after any embedding scale   [T, D]
+  attn_norm_out,   // input of the attention block after its norm               [T, D]
+  q_pre_rope,      // queries before RoPE (after QK-norm where the model has it) [T, Hq*d]
+  q,               // queries after RoPE                                        [T, Hq*d]
+  k_pre_rope,      // keys before RoPE                                          [T, Hkv*d]
+  k,               // keys after RoPE (what the KV cache stores)                [T, Hkv*d]
+  v,               // values                                                    [T, Hkv*d]
+  attn_scores,     // scaled q.k logits, masked entries -inf                    [Hq, T, Tk]
+  attn_probs,      // softmax of the scores (the attention pattern)             [Hq, T, Tk]
+  attn_z,          // per-head attention output, heads concatenated, before o   [T, Hq*d]
+  attn_out,        // attention block output added to the residual (after o and
+                   // any post-attention norm)                                  [T, D]
+  resid_mid,       // residual stream between attention and MLP                 [T, D]
+  mlp_norm_out,    // MLP input after its norm                                  [T, D]
+  down_proj_in,    // act(gate) * up: where massive activations are born         [T, F]
+  mlp_out,         // MLP block output added to the residual                    [T, D]
+  layer_out,       // residual stream after the layer (resid_post)              [T, D]
+  final_norm_out,  // after the final norm                                      [T, D]
+  logits,          // classifier output                                         [T, V]
+};
+
+inline constexpr int site_count = int(site::logits) + 1;
+
+inline constexpr std::array<site, site_count> all_sites = {
+    site::embed,     site::attn_norm_out, site::q_pre_rope, site::q,        site::k_pre_rope,
+    site::k,         site::v,             site::attn_scores, site::attn_probs, site::attn_z,
+    site::attn_out,  site::resid_mid,     site::mlp_norm_out, site::down_proj_in, site::mlp_out,
+    site::layer_out, site::final_norm_out, site::logits};
+
+// Sites outside the layer stack (layer index is -1 for them).
+constexpr bool is_global_site(site s) noexcept {
+  return s == site::embed || s == site::final_norm_out || s == site::logits;
+}
+// Sites whose tensor is [Hq, T, Tk] rather than [T, features].
+constexpr bool is_attention_matrix_site(site s) noexcept {
+  return s == site::attn_scores || s == site::attn_probs;
+}
+
+constexpr std::string_view site_name(site s) noexcept {
+  switch (s) {
+    case site::embed: return "embed";
+    case site::attn_norm_out: return "attn_norm_out";
+    case site::q_pre_rope: return "q_pre_rope";
+    case site::q: return "q";
+    case site::k_pre_rope: return "k_pre_rope";
+    case site::k: return "k";
+    case site::v: return "v";
+    case site::attn_scores: return "attn_scores";
+    case site::attn_probs: return "attn_probs";
+    case site::attn_z: return "attn_z";
+    case site::attn_out: return "attn_out";
+    case site::resid_mid: return "resid_mid";
+    case site::mlp_norm_out: return "mlp_norm_out";
+    case site::down_proj_in: return "down_proj_in";
+    case site::mlp_out: return "mlp_out";
+    case site::layer_out: return "layer_out";
+    case site::final_norm_out: return "final_norm_out";
+    case site::logits: return "logits";
+  }
+  return "?";
+}
+
+inline std::optional<site> site_from_name(std::string_view n) noexcept {
+  for (site s : all_sites)
+    if (site_name(s) == n) return s;
+  return std::nullopt;
+}
+
+// TransformerLens hook names. Global sites ignore the layer.
+inline std::string transformer_lens_name(site s, int layer) {
+  const std::string b = "blocks." + std::to_string(layer) + ".";
+  switch (s) {
+    case site::embed: return "hook_embed";
+    case site::attn_norm_out: return b + "ln1.hook_normalized";
+    case site::q_pre_rope: return b + "attn.hook_q";
+    case site::q: return b + "attn.hook_rot_q";
+    case site::k_pre_rope: return b + "attn.hook_k";
+    case site::k: return b + "attn.hook_rot_k";
+    case site::v: return b + "attn.hook_v";
+    case site::attn_scores: return b + "attn.hook_attn_scores";
+    case site::attn_probs: return b + "attn.hook_pattern";
+    case site::attn_z: return b + "attn.hook_z";
+    case site::attn_out: return b + "hook_attn_out";
+    case site::resid_mid: return b + "hook_resid_mid";
+    case site::mlp_norm_out: return b + "ln2.hook_normalized";
+    case site::down_proj_in: return b + "mlp.hook_post";
+    case site::mlp_out: return b + "hook_mlp_out";
+    case site::layer_out: return b + "hook_resid_post";
+    case site::final_norm_out: return "ln_final.hook_normalized";
+    case site::logits: return "logits";
+  }
+  return "?";
+}
+
+// llama.cpp graph tensor names as its cb_eval callback sees them ("<op>-<layer>"
+// for per-layer tensors). llama.cpp names q and k "Qcur"/"Kcur" both before and
+// after RoPE; we give the post-RoPE tensors those names and parse both ways.
+// down_proj_in is "ffn_swiglu" (LLaMA) / "ffn_geglu" (Gemma) / "ffn_gelu" (GPT-2)
+// in llama.cpp; we write "ffn_swiglu" and accept all (and the older "ffn_gate_par").
+inline std::string llama_cpp_name(site s, int layer) {
+  const std::string l = "-" + std::to_string(layer);
+  switch (s) {
+    case site::embed: return "inp_embd";
+    case site::attn_norm_out: return "attn_norm" + l;
+    case site::q_pre_rope: return "Qcur_pre_rope" + l;
+    case site::q: return "Qcur" + l;
+    case site::k_pre_rope: return "Kcur_pre_rope" + l;
+    case site::k: return "Kcur" + l;
+    case site::v: return "Vcur" + l;
+    case site::attn_scores: return "kq" + l;
+    case site::attn_probs: return "kq_soft_max" + l;
+    case site::attn_z: return "kqv_out" + l;
+    case site::attn_out: return "attn_out" + l;
+    case site::resid_mid: return "ffn_inp" + l;
+    case site::mlp_norm_out: return "ffn_norm" + l;
+    case site::down_proj_in: return "ffn_swiglu" + l;
+    case site::mlp_out: return "ffn_out" + l;
+    case site::layer_out: return "l_out" + l;
+    case site::final_norm_out: return "result_norm";
+    case site::logits: return "result_output";
+  }
+  return "?";
+}
+
+struct parsed_site {
+  site s;
+  int layer;  // -1 for global sites
+};
+
+namespace detail {
+inline bool parse_int(std::string_view t, int& out) {
+  if (t.empty()) return false;
+  const auto r = std::from_chars(t.data(), t.data() + t.size(), out);
+  return r.ec == std::errc{} && r.ptr == t.data() + t.size() && out >= 0;
+}
+inline std::optional<parsed_site> parse_llama_cpp(std::string_view n) {
+  if (n == "inp_embd") return parsed_site{site::embed, -1};
+  if (n == "result_norm") return parsed_site{site::final_norm_out, -1};
+  if (n == "result_output") return parsed_site{site::logits, -1};
+  const auto dash = n.rfind('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  int layer = 0;
+  if (!parse_int(n.substr(dash + 1), layer)) return std::nullopt;
+  const auto op = n.substr(0, dash);
+  struct entry {
+    std::string_view op;
+    site s;
+  };
+  static constexpr entry table[] = {
+      {"attn_norm", site::attn_norm_out}, {"Qcur_pre_rope", site::q_pre_rope}, {"Qcur", site::q},
+      {"Kcur_pre_rope", site::k_pre_rope}, {"Kcur", site::k},                  {"Vcur", site::v},
+      {"kq", site::attn_scores},           {"kq_soft_max", site::attn_probs},
+      {"kq_soft_max_ext", site::attn_probs}, {"kqv_out", site::attn_z},
+      {"attn_out", site::attn_out},        {"attn_post_norm", site::attn_out},
+      {"ffn_inp", site::resid_mid},        {"ffn_norm", site::mlp_norm_out},
+      {"ffn_swiglu", site::down_proj_in},  {"ffn_geglu", site::down_proj_in},
+      {"ffn_gelu", site::down_proj_in},    {"ffn_gate_par", site::down_proj_in},
+      {"ffn_out", site::mlp_out},          {"ffn_post_norm", site::mlp_out},
+      {"l_out", site::layer_out}};
+  for (const auto& e : table)
+    if (e.op == op) return parsed_site{e.s, layer};
+  return std::nullopt;
+}
+inline std::optional<parsed_site> parse_transformer_lens(std::string_view n) {
+  if (n == "hook_embed") return parsed_site{site::embed, -1};
+  if (n == "ln_final.hook_normalized") return parsed_site{site::final_norm_out, -1};
+  if (n == "logits") return parsed_site{site::logits, -1};
+  constexpr std::string_view pre = "blocks.";
+  if (n.substr(0, pre.size()) != pre) return std::nullopt;
+  n.remove_prefix(pre.size());
+  const auto dot = n.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  int layer = 0;
+  if (!parse_int(n.substr(0, dot), layer)) return std::nullopt;
+  const auto rest = n.substr(dot + 1);
+  for (site s : all_sites) {
+    if (is_global_site(s)) continue;
+    const std::string full = transformer_lens_name(s, layer);
+    if (std::string_view(full).substr(full.find('.', pre.size()) + 1) == rest) return parsed_site{s, layer};
+  }
+  return std::nullopt;
+}
+}  // namespace detail
+
+// Reads a TransformerLens or llama.cpp name (or sysout's "<site>-<layer>" /
+// "<site>" for global sites) back into a site and layer.
+inline std::optional<parsed_site> parse_site_name(std::string_view n) {
+  if (auto p = detail::parse_transformer_lens(n)) return p;
+  if (auto p = detail::parse_llama_cpp(n)) return p;
+  if (auto s = site_from_name(n); s && is_global_site(*s)) return parsed_site{*s, -1};
+  const auto dash = n.rfind('-');
+  if (dash != std::string_view::npos) {
+    int layer = 0;
+    auto s = site_from_name(n.substr(0, dash));
+    if (s && !is_global_site(*s) && detail::parse_int(n.substr(dash + 1), layer)) return parsed_site{*s, layer};
+  }
+  return std::nullopt;
+}
+
+}  // namespace sysout::trace
+// ---- end sysout/trace/sites.hpp
+
+namespace sysout::trace {
+
+// Layer value meaning "every layer" when adding a hook.
+inline constexpr int any_layer = -2;
+
+struct hook_event {
+  site s;
+  int layer;               // -1 for global sites (embed, final_norm_out, logits)
+  int pos0;                // absolute position of the first row (token) in this call
+  tensor_view t;           // [T, D] per-token sites, [H, T, Tk] for attn_scores/attn_probs; writable
+  std::string_view model;  // model name, for recorders that serve several models
+};
+
+using hook_fn = std::function<void(const hook_event&)>;
+
+class hook_registry {
+ public:
+  using handle = std::uint64_t;
+
+  // Hook one site at one layer (or any_layer). Global sites take layer -1 or any_layer.
+  handle add(site s, int layer, hook_fn f) {
+    if (layer < any_layer) throw_error("hook_registry", "bad layer ", layer, " for site ", site_name(s));
+    if (is_global_site(s) && layer >= 0)
+      throw_error("hook_registry", "site ", site_name(s), " is global: use layer -1, got ", layer);
+    const handle h = ++next_;
+    entries_.push_back({h, s, layer, false, std::move(f)});
+    rebuild();
+    return h;
+  }
+  // Hook every site at every layer.
+  handle add_all(hook_fn f) {
+    const handle h = ++next_;
+    entries_.push_back({h, site::embed, any_layer, true, std::move(f)});
+    rebuild();
+    return h;
+  }
+  bool remove(handle h) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it)
+      if (it->id == h) {
+        entries_.erase(it);
+        rebuild();
+        return true;
+      }
+    return false;
+  }
+  void clear() {
+    entries_.clear();
+    rebuild();
+  }
+  bool empty() const noexcept { return entries_.empty(); }
+  std::size_t size() const noexcept { return entries_.size(); }
+
+  // Cheap test the forward pass makes before building an event.
+  bool active(site s, int layer) const noexcept {
+    const auto i = std::size_t(s);
+    if (all_layers_[i]) return true;
+    const auto b = std::size_t(layer + 1);
+    const auto& bits = layer_bits_[i];
+    return b / 64 < bits.size() && ((bits[b / 64] >> (b % 64)) & 1u);
+  }
+
+  // Calls every matching hook, in the order they were added.
+  void call(const hook_event& e) const {
+    for (const auto& en : entries_)
+      if (en.every_site || (en.s == e.s && (en.layer == any_layer || en.layer == e.layer))) en.f(e);
+  }
+
+ private:
+  struct entry {
+    handle id;
+    site s;
+    int layer;
+    bool every_site;
+    hook_fn f;
+  };
+  void rebuild() {
+    for (auto& b : layer_bits_) b.clear();
+    all_layers_.fill(false);
+    for (const auto& en : entries_) {
+      if (en.every_site) {
+        all_layers_.fill(true);
+        continue;
+      }
+      const auto i = std::size_t(en.s);
+      if (en.layer == any_layer) {
+        all_layers_[i] = true;
+        continue;
+      }
+      const auto b = std::size_t(en.layer + 1);
+      auto& bits = layer_bits_[i];
+      if (bits.size() <= b / 64) bits.resize(b / 64 + 1, 0);
+      bits[b / 64] |= std::uint64_t(1) << (b % 64);
+    }
+  }
+
+  std::vector<entry> entries_;
+  std::array<bool, site_count> all_layers_{};
+  std::array<std::vector<std::uint64_t>, site_count> layer_bits_{};
+  handle next_ = 0;
+};
+
+}  // namespace sysout::trace
+// ---- end sysout/trace/hooks.hpp
+
+namespace sysout::trace {
+
+// Reference statistic of the massive-activation rule (detect/massive_activations.hpp):
+// Sun et al. (2024) use the median; some follow-ups use the mean.
+using detect::reference_stat;
+
+struct recorder_config {
+  // Sites that get summaries; empty = every site except attn_scores and logits
+  // (scores duplicate probs; logits are vocabulary-wide and not an outlier site).
+  std::vector<site> sites;
+  int top_k = 8;                        // per (site, layer) top |h| entries kept
+  double threshold_abs = 100.0;         // massive: |h| > threshold_abs ...
+  double ratio = 1000.0;                // ... and |h| > ratio x reference statistic
+  reference_stat reference = reference_stat::median;
+  std::size_t max_outliers = 512;       // massive entries kept per (site, layer), largest first
+  std::int64_t max_tracked_tokens = 4096;  // per-token / per-key arrays cover positions below this
+  // Full rows (all features, signed) are kept for positions < track_first_tokens
+  // and for up to max_dynamic_rows positions that carried a massive activation
+  // at a residual-stream site of an earlier layer, at these sites:
+  std::vector<site> row_sites = {site::embed, site::attn_out, site::resid_mid, site::mlp_out, site::layer_out,
+                                 site::down_proj_in};
+  std::int64_t track_first_tokens = 64;
+  std::size_t max_dynamic_rows = 64;
+  // Full copies (f32) of these (site, layer) tensors; layer any_layer = every layer.
+  std::vector<std::pair<site, int>> capture;
+  std::int64_t capture_max_bytes = std::int64_t(512) << 20;
+};
+
+// One activation entry: a value at absolute token position and feature index.
+struct act_entry {
+  float value = 0;
+  std::int64_t token = 0;
+  std::int64_t dim = 0;
+};
+
+// Summary of a per-token site ([T, D]) at one layer, over every call so far.
+struct activation_summary {
+  std::int64_t features = 0;  // D
+  std::int64_t rows = 0;      // tokens seen over all calls
+  std::int64_t calls = 0;
+  float max_abs = 0;
+  std::vector<act_entry> top;        // top-k by |value|, descending
+  std::vector<act_entry> outliers;   // massive entries kept (largest |value| first)
+  std::int64_t outlier_count = 0;    // all massive entries seen (>= outliers.size())
+  double reference_sum = 0;          // sum over calls of the call's reference statistic x rows
+  std::vector<float> dim_max_abs;    // [D] max |h| per feature over all tokens
+  std::vector<float> dim_value_at_max;     // [D] signed value at that max
+  std::vector<std::int64_t> dim_argmax_token;  // [D]
+  std::vector<float> token_max_abs;  // [positions seen, < max_tracked_tokens] row max |h| (NaN: not seen)
+  std::vector<float> token_norm;     // same positions: L2 norm of the row
+  std::map<std::int64_t, std::vector<float>> tracked_rows;  // tracked positions -> full row (signed)
+  std::int64_t nan_count = 0, inf_count = 0, beyond_f16_count = 0;
+
+  // Mean over rows of the per-call reference statistic (median or mean |h|).
+  double reference() const { return rows > 0 ? reference_sum / double(rows) : 0.0; }
+  // Top value at rank i (0-based), or 0 when fewer entries exist.
+  float top_abs(std::size_t i) const { return i < top.size() ? std::fabs(top[i].value) : 0.0f; }
+  // Features whose massive entries were seen, sorted.
+  std::vector<std::int64_t> massive_dims() const {
+    std::set<std::int64_t> s;
+    for (const auto& e : outliers) s.insert(e.dim);
+    return {s.begin(), s.end()};
+  }
+  std::vector<std::int64_t> massive_tokens() const {
+    std::set<std::int64_t> s;
+    for (const auto& e : outliers) s.insert(e.token);
+    return {s.begin(), s.end()};
+  }
+};
+
+// Summary of attn_probs ([H, T, Tk]) at one layer.
+struct attention_summary {
+  std::int64_t heads = 0;
+  std::int64_t queries = 0;  // query rows seen per head, over all calls
+  std::int64_t calls = 0;
+  std::int64_t keys = 0;     // largest key position + 1 seen
+  std::int64_t tracked_keys = 0;        // min(keys, max_tracked_tokens)
+  std::vector<double> received;        // [heads * max_tracked_tokens] sum over queries of p(q -> key), head-major
+  std::vector<double> received_rest;   // [heads] pooled for keys >= max_tracked_tokens
+  std::vector<double> first_key_mass;  // [heads] sum over queries of p(q -> key 0)
+  std::vector<std::int64_t> first_key_over_eps;  // [heads] queries whose p(q -> key 0) > eps (0.3)
+  double min_row_sum = std::numeric_limits<double>::infinity();
+  double max_row_sum = -std::numeric_limits<double>::infinity();
+  std::int64_t stride = 0;  // row length of `received` (max_tracked_tokens)
+
+  // Received attention of key j summed over queries, averaged over heads.
+  double received_mean(std::int64_t j) const {
+    if (heads == 0 || j >= tracked_keys) return 0;
+    double s = 0;
+    for (std::int64_t h = 0; h < heads; ++h) s += received[std::size_t(h * stride + j)];
+    return s / double(heads);
+  }
+  double received_head(std::int64_t h, std::int64_t j) const {
+    return j < tracked_keys ? received[std::size_t(h * stride + j)] : 0.0;
+  }
+};
+
+// A full copy of one call's tensor at a captured (site, layer), as f32.
+struct captured_tensor {
+  extents shape;
+  int pos0 = 0;
+  std::vector<float> data;  // row-major
+};
+
+struct site_key {
+  site s;
+  int layer;
+  bool operator<(const site_key& o) const { return s != o.s ? s < o.s : layer < o.layer; }
+  bool operator==(const site_key& o) const { return s == o.s && layer == o.layer; }
+};
+
+// An immutable copy of what the recorder holds (recorder::snapshot()).
+struct recording {
+  recorder_config config;
+  std::string model;
+  int n_layers = 0;  // largest layer index seen + 1
+  std::map<site_key, activation_summary> activations;
+  std::map<site_key, attention_summary> attention;
+  std::map<site_key, std::vector<captured_tensor>> captures;
+  std::map<site_key, bool> capture_truncated;
+
+  const activation_summary* find(site s, int layer) const {
+    auto it = activations.find({s, layer});
+    return it == activations.end() ? nullptr : &it->second;
+  }
+  const attention_summary* find_attention(int layer) const {
+    auto it = attention.find({site::attn_probs, layer});
+    return it == attention.end() ? nullptr : &it->second;
+  }
+  const std::vector<captured_tensor>* find_capture(site s, int layer) const {
+    auto it = captures.find({s, layer});
+    return it == captures.end() ? nullptr : &it->second;
+  }
+};
+
+namespace detail {
+
+// |x| > f16 max (65504) counts as beyond fp16 range: the overflow fp16 kernels hit.
+inline constexpr float f16_limit = 65504.0f;
+
+// Loads row r of a rank-2 view into f32 (contiguous fast path for f32).
+inline void load_row(const tensor_view& t, std::int64_t r, std::vector<float>& out) {
+  const std::int64_t D = t.dim(1);
+  out.resize(std::size_t(D));
+  const std::int64_t base = r * t.stride(0), cs = t.stride(1);
+  if (t.type() == dtype::f32) {
+    const float* p = static_cast<const float*>(t.data()) + base;
+    if (cs == 1)
+      std::copy(p, p + D, out.begin());
+    else
+      for (std::int64_t j = 0; j < D; ++j) out[std::size_t(j)] = p[j * cs];
+    return;
+  }
+  for (std::int64_t j = 0; j < D; ++j) out[std::size_t(j)] = float(load_as_double(t.ptr_at(base + j * cs), t.type()));
+}
+
+inline bool abs_greater(const act_entry& a, const act_entry& b) {
+  const float x = std::fabs(a.value), y = std::fabs(b.value);
+  if (x != y) return x > y;
+  if (a.token != b.token) return a.token < b.token;
+  return a.dim < b.dim;
+}
+
+// Keeps the `cap` largest-|value| entries (sorted descending).
+inline void keep_largest(std::vector<act_entry>& v, std::size_t cap) {
+  if (v.size() > cap) {
+    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(cap), v.end(), abs_greater);
+    v.resize(cap);
+  }
+  std::sort(v.begin(), v.end(), abs_greater);
+}
+
+// Median of |x| by selection (no sort).
+inline float median_abs(std::vector<float>& mags) {
+  if (mags.empty()) return 0;
+  const std::size_t n = mags.size(), m = n / 2;
+  std::nth_element(mags.begin(), mags.begin() + std::ptrdiff_t(m), mags.end());
+  const float hi = mags[m];
+  if (n % 2) return hi;
+  const float lo = *std::max_element(mags.begin(), mags.begin() + std::ptrdiff_t(m));
+  return 0.5f * (lo + hi);
+}
+
+}  // namespace detail
+
+class recorder {
+ public:
+  explicit recorder(recorder_config cfg = {}, std::string model = {}) : cfg_(std::move(cfg)), model_(std::move(model)) {
+    if (cfg_.sites.empty())
+      for (site s : all_sites)
+        if (s != site::attn_scores && s != site::logits) cfg_.sites.push_back(s);
+    for (site s : cfg_.sites) wanted_[std::size_t(s)] = true;
+    for (site s : cfg_.row_sites) row_site_[std::size_t(s)] = true;
+    if (cfg_.top_k < 1) throw_error("recorder", "top_k must be >= 1, got ", cfg_.top_k);
+    if (cfg_.max_tracked_tokens < 1) throw_error("recorder", "max_tracked_tokens must be >= 1");
+  }
+  recorder(const recorder&) = delete;
+  recorder& operator=(const recorder&) = delete;
+
+  const recorder_config& config() const noexcept { return cfg_; }
+  bool wants(site s) const noexcept { return wanted_[std::size_t(s)] || captures_site(s); }
+  bool wants(site s, int layer) const noexcept { return wanted_[std::size_t(s)] || captures(s, layer); }
+
+  // The one entry point. layer = -1 for global sites; pos0 = absolute position
+  // of the first token (row) of this call. Per-token sites take [T, D] (a rank-3
+  // [T, H, d] view is flattened to [T, H*d]); attn_probs takes [H, T, Tk].
+  void on_tensor(site s, int layer, int pos0, const tensor_view& t) {
+    if (!wants(s, layer)) return;
+    if (pos0 < 0) throw_error("recorder", "negative pos0 ", pos0, " at ", site_name(s), "-", layer);
+    if (is_attention_matrix_site(s)) {
+      t.expect_rank(3, "attention matrix [H, T, Tk]");
+      if (s == site::attn_probs && wanted_[std::size_t(s)]) record_attention(s, layer, pos0, t);
+    } else {
+      const tensor_view m = as_matrix(t, s, layer);
+      if (wanted_[std::size_t(s)]) record_activation(s, layer, pos0, m);
+    }
+    if (captures(s, layer)) record_capture(s, layer, pos0, t);
+    note_layer(layer);
+  }
+  void on_event(const hook_event& e) { on_tensor(e.s, e.layer, e.pos0, e.t); }
+
+  // Attaches to every wanted site of a hook registry; returns the handles.
+  std::vector<hook_registry::handle> attach(hook_registry& hooks) {
+    std::vector<hook_registry::handle> hs;
+    for (site s : all_sites)
+      if (wants(s)) hs.push_back(hooks.add(s, any_layer, [this](const hook_event& e) { on_event(e); }));
+    return hs;
+  }
+
+  recording snapshot() const {
+    recording r;
+    r.config = cfg_;
+    r.model = model_;
+    std::lock_guard lk(mu_);
+    r.n_layers = max_layer_ + 1;
+    for (const auto& [k, slot] : act_) {
+      std::lock_guard sl(slot->mu);
+      r.activations.emplace(k, slot->sum);
+    }
+    for (const auto& [k, slot] : att_) {
+      std::lock_guard sl(slot->mu);
+      r.attention.emplace(k, slot->sum);
+    }
+    for (const auto& [k, slot] : cap_) {
+      std::lock_guard sl(slot->mu);
+      r.captures.emplace(k, slot->tensors);
+      r.capture_truncated.emplace(k, slot->truncated);
+    }
+    return r;
+  }
+
+  // Forgets everything recorded (configuration kept).
+  void clear() {
+    std::lock_guard lk(mu_);
+    act_.clear();
+    att_.clear();
+    cap_.clear();
+    dynamic_rows_.clear();
+    capture_bytes_ = 0;
+    max_layer_ = -1;
+  }
+
+ private:
+  struct act_slot {
+    std::mutex mu;
+    activation_summary sum;
+  };
+  struct att_slot {
+    std::mutex mu;
+    attention_summary sum;
+  };
+  struct cap_slot {
+    std::mutex mu;
+    std::vector<captured_tensor> tensors;
+    bool truncated = false;
+  };
+
+  bool captures_site(site s) const noexcept {
+    for (const auto& [cs, cl] : cfg_.capture)
+      if (cs == s) return true;
+    return false;
+  }
+  bool captures(site s, int layer) const noexcept {
+    for (const auto& [cs, cl] : cfg_.capture)
+      if (cs == s && (cl == any_layer || cl == layer)) return true;
+    return false;
+  }
+  static bool is_residual(site s) noexcept {
+    return s == site::resid_mid || s == site::layer_out || s == site::embed;
+  }
+
+  void note_layer(int layer) {
+    std::lock_guard lk(mu_);
+    max_layer_ = std::max(max_layer_, layer);
+  }
+
+  static tensor_view as_matrix(const tensor_view& t, site s, int layer) {
+    if (t.rank() == 2) return t;
+    if (t.rank() == 1) return tensor_view(t.data(), t.type(), extents{1, t.dim(0)}, extents{0, t.stride(0)});
+    if (t.rank() == 3 && t.stride(1) == t.dim(2) * t.stride(2))
+      return tensor_view(t.data(), t.type(), extents{t.dim(0), t.dim(1) * t.dim(2)},
+                         extents{t.stride(0), t.stride(2)});
+    throw_error("recorder", "site ", site_name(s), "-", layer, " expects [T, D] (or [T, H, d] with mergeable strides), got ",
+                t.shape().str(), " strides ", t.strides().str());
+  }
+
+  template <class Slot>
+  Slot& slot(std::map<site_key, std::unique_ptr<Slot>>& m, site s, int layer) {
+    std::lock_guard lk(mu_);
+    auto& p = m[{s, layer}];
+    if (!p) p = std::make_unique<Slot>();
+    return *p;
+  }
+
+  std::set<std::int64_t> dynamic_rows_copy() {
+    std::lock_guard lk(mu_);
+    return dynamic_rows_;
+  }
+
+  void record_activation(site s, int layer, int pos0, const tensor_view& m) {
+    const std::int64_t T = m.dim(0), D = m.dim(1);
+    if (T == 0 || D == 0) return;
+    const std::size_t K = std::size_t(cfg_.top_k);
+    // Pass 1 (no lock): magnitudes, reference statistic, per-row stats.
+    std::vector<float> row, mags;
+    mags.reserve(std::size_t(T * D));
+    std::vector<float> dmax(std::size_t(D), -1.0f), dval(std::size_t(D), 0.0f);
+    std::vector<std::int64_t> darg(std::size_t(D), -1);
+    std::vector<float> tmax(static_cast<std::size_t>(T)), tnorm(static_cast<std::size_t>(T));
+    std::vector<act_entry> top;
+    float top_cut = -1.0f;  // |h| must exceed this to enter `top` (the k-th largest so far)
+    std::int64_t nans = 0, infs = 0, beyond = 0;
+    double sum_abs = 0;
+    const bool track_rows = row_site_[std::size_t(s)];
+    const auto dyn = track_rows ? dynamic_rows_copy() : std::set<std::int64_t>{};
+    std::vector<std::pair<std::int64_t, std::vector<float>>> kept_rows;
+    for (std::int64_t r = 0; r < T; ++r) {
+      detail::load_row(m, r, row);
+      const std::int64_t tok = pos0 + r;
+      float rm = 0;
+      double n2 = 0;
+      for (std::int64_t j = 0; j < D; ++j) {
+        const float v = row[std::size_t(j)];
+        if (std::isnan(v)) { ++nans; continue; }
+        if (std::isinf(v)) ++infs;
+        const float a = std::fabs(v);
+        if (a > detail::f16_limit) ++beyond;
+        mags.push_back(a);
+        sum_abs += a;
+        n2 += double(v) * v;
+        if (a > rm) rm = a;
+        if (a > dmax[std::size_t(j)]) {
+          dmax[std::size_t(j)] = a;
+          dval[std::size_t(j)] = v;
+          darg[std::size_t(j)] = tok;
+        }
+        if (a > top_cut) {
+          top.push_back({v, tok, j});
+          if (top.size() >= 2 * K) {
+            detail::keep_largest(top, K);
+            top_cut = std::fabs(top.back().value);
+          }
+        }
+      }
+      tmax[std::size_t(r)] = rm;
+      tnorm[std::size_t(r)] = float(std::sqrt(n2));
+      if (track_rows && (tok < cfg_.track_first_tokens || dyn.count(tok))) kept_rows.emplace_back(tok, row);
+    }
+    detail::keep_largest(top, K);
+    const std::size_t nfinite = mags.size();
+    const double ref = cfg_.reference == reference_stat::median ? double(detail::median_abs(mags))
+                                                                 : (nfinite ? sum_abs / double(nfinite) : 0.0);
+    const double cut = std::max(cfg_.threshold_abs, cfg_.ratio * ref);
+    // Pass 2 (no lock): massive entries, only rows whose max passes the cut.
+    std::vector<act_entry> outl;
+    std::int64_t outl_count = 0;
+    std::vector<std::int64_t> massive_rows;
+    for (std::int64_t r = 0; r < T; ++r) {
+      if (!(double(tmax[std::size_t(r)]) > cut)) continue;
+      massive_rows.push_back(pos0 + r);
+      detail::load_row(m, r, row);
+      for (std::int64_t j = 0; j < D; ++j) {
+        const float v = row[std::size_t(j)];
+        if (double(std::fabs(v)) > cut) {
+          ++outl_count;
+          outl.push_back({v, pos0 + r, j});
+        }
+      }
+      if (outl.size() > 2 * cfg_.max_outliers + 64) detail::keep_largest(outl, cfg_.max_outliers);
+    }
+    detail::keep_largest(outl, cfg_.max_outliers);
+    // A token with massive activations in the residual stream gets its rows
+    // tracked at the later layers (disappearance analysis needs them).
+    if (is_residual(s) && !massive_rows.empty()) {
+      std::lock_guard lk(mu_);
+      for (auto tok : massive_rows)
+        if (tok >= cfg_.track_first_tokens && dynamic_rows_.size() < cfg_.max_dynamic_rows) dynamic_rows_.insert(tok);
+    }
+    // Merge under the slot lock.
+    auto& sl = slot(act_, s, layer);
+    std::lock_guard lk(sl.mu);
+    auto& S = sl.sum;
+    if (S.calls == 0) {
+      S.features = D;
+      S.dim_max_abs.assign(std::size_t(D), -1.0f);
+      S.dim_value_at_max.assign(std::size_t(D), 0.0f);
+      S.dim_argmax_token.assign(std::size_t(D), -1);
+    } else if (S.features != D) {
+      throw_error("recorder", "site ", site_name(s), "-", layer, " had ", S.features, " features, now ", D);
+    }
+    ++S.calls;
+    S.rows += T;
+    S.reference_sum += ref * double(T);
+    S.max_abs = std::max(S.max_abs, top.empty() ? 0.0f : std::fabs(top.front().value));
+    S.top.insert(S.top.end(), top.begin(), top.end());
+    detail::keep_largest(S.top, K);
+    S.outliers.insert(S.outliers.end(), outl.begin(), outl.end());
+    detail::keep_largest(S.outliers, cfg_.max_outliers);
+    S.outlier_count += outl_count;
+    for (std::int64_t j = 0; j < D; ++j)
+      if (dmax[std::size_t(j)] > S.dim_max_abs[std::size_t(j)]) {
+        S.dim_max_abs[std::size_t(j)] = dmax[std::size_t(j)];
+        S.dim_value_at_max[std::size_t(j)] = dval[std::size_t(j)];
+        S.dim_argmax_token[std::size_t(j)] = darg[std::size_t(j)];
+      }
+    const std::int64_t hi = std::min<std::int64_t>(pos0 + T, cfg_.max_tracked_tokens);
+    if (hi > std::int64_t(S.token_max_abs.size())) {
+      S.token_max_abs.resize(std::size_t(hi), std::numeric_limits<float>::quiet_NaN());
+      S.token_norm.resize(std::size_t(hi), std::numeric_limits<float>::quiet_NaN());
+    }
+    for (std::int64_t p = pos0; p < hi; ++p) {
+      S.token_max_abs[std::size_t(p)] = tmax[std::size_t(p - pos0)];
+      S.token_norm[std::size_t(p)] = tnorm[std::size_t(p - pos0)];
+    }
+    for (auto& [tok, r] : kept_rows) S.tracked_rows.insert_or_assign(tok, std::move(r));
+    S.nan_count += nans;
+    S.inf_count += infs;
+    S.beyond_f16_count += beyond;
+  }
+
+  void record_attention(site s, int layer, int pos0, const tensor_view& t) {
+    const std::int64_t H = t.dim(0), T = t.dim(1), Tk = t.dim(2);
+    if (H == 0 || T == 0) return;
+    const std::int64_t M = cfg_.max_tracked_tokens, tk = std::min(Tk, M);
+    constexpr double eps = 0.3;  // Sink^eps threshold of Gu et al. (2025)
+    std::vector<double> recv(std::size_t(H * tk), 0.0), rest(std::size_t(H), 0.0), first(std::size_t(H), 0.0);
+    std::vector<std::int64_t> over(std::size_t(H), 0);
+    double rmin = std::numeric_limits<double>::infinity(), rmax = -rmin;
+    std::vector<float> row;
+    for (std::int64_t h = 0; h < H; ++h) {
+      const tensor_view ph = t.select(0, h);
+      for (std::int64_t q = 0; q < T; ++q) {
+        detail::load_row(ph, q, row);
+        double rs = 0;
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          const double p = row[std::size_t(j)];
+          if (!std::isfinite(p)) continue;
+          rs += p;
+          if (j < tk) recv[std::size_t(h * tk + j)] += p;
+          else rest[std::size_t(h)] += p;
+        }
+        if (Tk > 0) {
+          first[std::size_t(h)] += row[0];
+          if (row[0] > eps) ++over[std::size_t(h)];
+        }
+        rmin = std::min(rmin, rs);
+        rmax = std::max(rmax, rs);
+      }
+    }
+    (void)pos0;
+    auto& sl = slot(att_, s, layer);
+    std::lock_guard lk(sl.mu);
+    auto& S = sl.sum;
+    if (S.calls == 0) {
+      S.heads = H;
+      S.stride = M;
+      S.received.assign(std::size_t(H * M), 0.0);
+      S.received_rest.assign(std::size_t(H), 0.0);
+      S.first_key_mass.assign(std::size_t(H), 0.0);
+      S.first_key_over_eps.assign(std::size_t(H), 0);
+    } else if (S.heads != H) {
+      throw_error("recorder", "attn_probs-", layer, " had ", S.heads, " heads, now ", H);
+    }
+    ++S.calls;
+    S.queries += T;
+    S.keys = std::max(S.keys, Tk);
+    S.tracked_keys = std::min(S.keys, M);
+    for (std::int64_t h = 0; h < H; ++h) {
+      for (std::int64_t j = 0; j < tk; ++j) S.received[std::size_t(h * M + j)] += recv[std::size_t(h * tk + j)];
+      S.received_rest[std::size_t(h)] += rest[std::size_t(h)];
+      S.first_key_mass[std::size_t(h)] += first[std::size_t(h)];
+      S.first_key_over_eps[std::size_t(h)] += over[std::size_t(h)];
+    }
+    S.min_row_sum = std::min(S.min_row_sum, rmin);
+    S.max_row_sum = std::max(S.max_row_sum, rmax);
+  }
+
+  void record_capture(site s, int layer, int pos0, const tensor_view& t) {
+    captured_tensor c;
+    c.shape = t.shape();
+    c.pos0 = pos0;
+    const std::int64_t bytes = t.size() * 4;
+    {
+      std::lock_guard lk(mu_);
+      if (capture_bytes_ + bytes > cfg_.capture_max_bytes) {
+        auto& p = cap_[{s, layer}];
+        if (!p) p = std::make_unique<cap_slot>();
+        std::lock_guard sl(p->mu);
+        p->truncated = true;
+        return;
+      }
+      capture_bytes_ += bytes;
+    }
+    c.data.reserve(std::size_t(t.size()));
+    if (t.type() == dtype::f32 && t.is_contiguous()) {
+      const float* p = static_cast<const float*>(t.data());
+      c.data.assign(p, p + t.size());
+    } else {
+      for_each_offset(t, [&](std::int64_t off) { c.data.push_back(float(load_as_double(t.ptr_at(off), t.type()))); });
+    }
+    auto& sl = slot(cap_, s, layer);
+    std::lock_guard lk(sl.mu);
+    sl.tensors.push_back(std::move(c));
+  }
+
+  recorder_config cfg_;
+  std::string model_;
+  std::array<bool, site_count> wanted_{};
+  std::array<bool, site_count> row_site_{};
+  mutable std::mutex mu_;
+  std::map<site_key, std::unique_ptr<act_slot>> act_;
+  std::map<site_key, std::unique_ptr<att_slot>> att_;
+  std::map<site_key, std::unique_ptr<cap_slot>> cap_;
+  std::set<std::int64_t> dynamic_rows_;
+  std::int64_t capture_bytes_ = 0;
+  int max_layer_ = -1;
+};
+
+}  // namespace sysout::trace
+// ---- end sysout/trace/recorder.hpp
+
+namespace sysout::trace {
+
+// The fields of ggml's struct ggml_tensor that the adapter reads, as a value
+// type (ggml.h: enum ggml_type type; int64_t ne[4]; size_t nb[4]; void* data;
+// char name[64]).
+struct ggml_tensor_desc {
+  std::string_view name;
+  const void* data = nullptr;
+  std::int64_t ne[4] = {1, 1, 1, 1};
+  std::size_t nb[4] = {0, 0, 0, 0};
+  io::ggml_type type = io::ggml_type::f32;
+};
+
+inline std::optional<dtype> dtype_of_ggml(io::ggml_type t) noexcept {
+  switch (t) {
+    case io::ggml_type::f32: return dtype::f32;
+    case io::ggml_type::f16: return dtype::f16;
+    case io::ggml_type::bf16: return dtype::bf16;
+    case io::ggml_type::f64: return dtype::f64;
+    case io::ggml_type::i8: return dtype::i8;
+    case io::ggml_type::i32: return dtype::i32;
+    case io::ggml_type::i64: return dtype::i64;
+    default: return std::nullopt;
+  }
+}
+
+// The sysout view of a ggml tensor: axes reversed, byte strides turned into
+// element strides. Read-only unless `writable` (interventions through cb_eval
+// must write before the next op runs, which llama.cpp's scheduler allows for
+// host buffers). Throws for quantized types and misaligned strides.
+inline tensor_view ggml_view(const ggml_tensor_desc& t, bool writable = false) {
+  const std::string where = t.name.empty() ? std::string("ggml tensor") : "ggml tensor '" + std::string(t.name) + "'";
+  const auto dt = dtype_of_ggml(t.type);
+  if (!dt) throw_error(where, "type ", io::type_name(t.type), " is not a plain element type (quantized activations are not supported)");
+  const std::size_t es = dtype_size(*dt);
+  extents shape, strides;
+  shape.rank = strides.rank = 4;
+  for (int i = 0; i < 4; ++i) {
+    if (t.ne[i] < 0) throw_error(where, "negative ne[", i, "] = ", t.ne[i]);
+    if (t.nb[i] % es != 0)
+      throw_error(where, "nb[", i, "] = ", t.nb[i], " bytes is not a multiple of the element size ", es);
+    shape[3 - i] = t.ne[i];
+    strides[3 - i] = std::int64_t(t.nb[i] / es);
+  }
+  if (writable) return tensor_view(const_cast<void*>(t.data), *dt, shape, strides, std::string(t.name));
+  return tensor_view(t.data, *dt, shape, strides, std::string(t.name));
+}
+
+// Drops leading unit axes until the view has `rank` axes (ggml pads to 4).
+inline tensor_view squeeze_leading(const tensor_view& v, int rank) {
+  tensor_view r = v;
+  while (r.rank() > rank) {
+    if (r.dim(0) != 1) throw_error(r.where(), "expected at most rank ", rank, ", got shape ", v.shape().str());
+    r = r.select(0, 0);
+  }
+  return r;
+}
+
+// The view the recorder expects for a site: [T, D] for per-token sites
+// ({d, H, T} q/k/v tensors are merged to [T, H*d]), [H, T, Tk] for attention.
+inline tensor_view site_view(site s, const ggml_tensor_desc& t, bool writable = false) {
+  const tensor_view v = ggml_view(t, writable);
+  if (is_attention_matrix_site(s)) return squeeze_leading(v, 3);
+  if (s == site::q || s == site::k || s == site::v || s == site::q_pre_rope || s == site::k_pre_rope) {
+    const tensor_view x = squeeze_leading(v, 3);  // [T, H, d]
+    if (x.stride(1) != x.dim(2) * x.stride(2))
+      throw_error(x.where(), "heads of shape ", x.shape().str(), " strides ", x.strides().str(),
+                  " cannot be merged into one feature axis");
+    return tensor_view(x.data(), x.type(), extents{x.dim(0), x.dim(1) * x.dim(2)}, extents{x.stride(0), x.stride(2)},
+                       x.name());
+  }
+  return squeeze_leading(v, 2);
+}
+
+class ggml_adapter {
+ public:
+  explicit ggml_adapter(recorder& r) : rec_(&r) {}
+
+  // Absolute position of the first token of the next batch (n_past).
+  void set_pos0(int pos0) noexcept { pos0_ = pos0; }
+  int pos0() const noexcept { return pos0_; }
+
+  // The "ask" phase of cb_eval: true when the recorder wants this tensor.
+  bool wants(std::string_view name) const {
+    const auto p = parse_site_name(name);
+    return p && rec_->wants(p->s, p->layer);
+  }
+  // The "observe" phase: records the tensor; returns false when the name is
+  // not a site (ignored). Types as ggml's raw integer ids.
+  bool observe(std::string_view name, const void* data, const std::int64_t ne[4], const std::size_t nb[4],
+               int type) {
+    ggml_tensor_desc d;
+    d.name = name;
+    d.data = data;
+    for (int i = 0; i < 4; ++i) {
+      d.ne[i] = ne[i];
+      d.nb[i] = nb[i];
+    }
+    d.type = io::ggml_type(std::uint32_t(type));
+    return observe(d);
+  }
+  bool observe(const ggml_tensor_desc& d) {
+    const auto p = parse_site_name(d.name);
+    if (!p || !rec_->wants(p->s, p->layer)) return false;
+    rec_->on_tensor(p->s, p->layer, pos0_, site_view(p->s, d));
+    return true;
+  }
+
+ private:
+  recorder* rec_;
+  int pos0_ = 0;
+};
+
+}  // namespace sysout::trace
+// ---- end sysout/trace/ggml_adapter.hpp
+// ---- begin sysout/trace/lifecycle.hpp
+// lifecycle: how systematic outliers are born, spread and vanish across the
+// layers of one model run (An et al. 2025, "Systematic Outliers in LLMs",
+// sections 4-5), computed from a recorder's summaries. Nothing is hard-coded:
+// dims, tokens and layers all come from the data.
+//
+//   emergence      the first layer whose residual stream (layer_out) holds
+//                  massive activations; the dims and tokens; the down_proj
+//                  input dims that carry massive values there; the weight-outlier
+//                  channels of that layer's down_proj (given by the caller, from
+//                  detect/weight_outliers) and how they match; which component
+//                  (attention or MLP output) wrote the massive values.
+//   spread         per layer, the attention sinks (keys receiving >= sink_ratio x
+//                  queries, averaged over heads), their attention mass, their
+//                  value-vector norms vs the other tokens, and how many of them
+//                  carry massive activations; tokens that stay sinks.
+//   disappearance  the peak layer of the massive magnitude and the later layers
+//                  where it drops by more than drop_fraction; at each, the signed
+//                  contributions of attention and MLP outputs along the massive
+//                  (token, dim) pairs, aligned with the incoming residual's sign:
+//                  a negative contribution cancels the outlier.
+//
+// Contributions: attn = attn_out[l][t, d], mlp = mlp_out[l][t, d] from rows the
+// recorder tracked (positions < track_first_tokens and tokens that turned
+// massive); when those sites were not recorded they are derived from the
+// residual stream (attn = resid_mid[l] - layer_out[l-1], mlp = layer_out[l] -
+// resid_mid[l]), exact for pre-norm models and for Gemma's post-norms alike
+// since attn_out / mlp_out are defined as what is added to the residual.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+
+namespace sysout::trace {
+
+struct lifecycle_options {
+  double sink_ratio = 0.1;        // attention outlier: received >= sink_ratio x queries (An et al.)
+  double drop_fraction = 0.5;     // disappearance: magnitude falls below this x the previous layer's
+  std::size_t max_pairs = 8;      // massive (token, dim) pairs followed through the layers
+  std::size_t weight_top_n = 8;   // top weight-outlier channels compared with the massive dims
+};
+
+// Weight-outlier channels of one layer's down_proj, ranked (largest first):
+// input channels index the down_proj input (d_ff), output channels the residual
+// stream (d_model). Fill from detect::weight_outlier_report::{input,output}.ranking.
+struct down_proj_channels {
+  int layer = -1;
+  std::vector<std::int64_t> input_ranking;
+  std::vector<std::int64_t> output_ranking;
+  std::vector<double> input_ratio;  // max/mean of the ranked input channels, same order (optional)
+};
+
+struct lifecycle_layer {
+  int layer = 0;
+  double top1 = 0, top2 = 0, top3 = 0;  // top |h| of layer_out
+  double reference = 0;                 // median (or mean) |h| of layer_out
+  double down_proj_top1 = 0;            // top |h| at down_proj_in
+  std::int64_t massive_count = 0;       // massive entries at layer_out
+  std::int64_t down_proj_massive_count = 0;
+  std::vector<std::int64_t> massive_dims, massive_tokens;
+  // along the followed (token, dim) pairs, signed and aligned with sign(value at peak):
+  double pair_magnitude = std::numeric_limits<double>::quiet_NaN();  // mean aligned layer_out value
+  double resid_in = std::numeric_limits<double>::quiet_NaN();        // mean aligned value entering the layer
+  double attn_contribution = std::numeric_limits<double>::quiet_NaN();
+  double mlp_contribution = std::numeric_limits<double>::quiet_NaN();
+  // attention
+  bool has_attention = false;
+  std::vector<std::int64_t> sinks;
+  double sink_mass = std::numeric_limits<double>::quiet_NaN();         // share of attention received by sinks
+  double first_token_mass = std::numeric_limits<double>::quiet_NaN();  // mean over heads and queries of p(q -> 0)
+  double sink_eps_fraction = std::numeric_limits<double>::quiet_NaN();  // heads with mean first-token mass > 0.3
+  double sink_value_norm = std::numeric_limits<double>::quiet_NaN();
+  double other_value_norm = std::numeric_limits<double>::quiet_NaN();
+
+  void to_json(json_writer& w) const;
+};
+
+struct massive_pair {
+  std::int64_t token = 0, dim = 0;
+  double peak_value = 0;  // signed, at the peak layer
+};
+
+struct lifecycle_drop {
+  int layer = 0;
+  double before = 0, after = 0;          // aligned pair magnitude entering / leaving the layer
+  double attn_contribution = 0, mlp_contribution = 0;  // aligned (negative = cancels)
+  std::string canceller;                 // "attn_out", "mlp_out" or "none"
+};
+
+struct lifecycle_report {
+  std::string model;
+  int n_layers = 0;
+  lifecycle_options options;
+  std::vector<lifecycle_layer> layers;
+  std::vector<massive_pair> pairs;
+
+  struct emergence_t {
+    bool found = false;
+    int layer = -1;
+    std::vector<std::int64_t> dims, tokens;              // residual stream (layer_out)
+    std::vector<std::int64_t> persistent_dims;            // massive in >= half the layers that have any
+    std::vector<std::int64_t> down_proj_in_dims;          // massive (or top, see down_proj_in_rule) at that layer
+    std::string down_proj_in_rule;                        // "massive" or "top-k at massive tokens"
+    bool has_weights = false;
+    std::vector<std::int64_t> weight_input_channels, weight_output_channels;  // top-n of that layer
+    std::vector<std::int64_t> matched_input, matched_output;
+    double input_match = std::numeric_limits<double>::quiet_NaN();   // share of down_proj_in dims in top input channels
+    double output_match = std::numeric_limits<double>::quiet_NaN();  // share of residual dims in top output channels
+    std::string producer;  // component whose aligned contribution wrote the outlier: "mlp_out" / "attn_out" / "unknown"
+  } emergence;
+
+  struct spread_t {
+    std::vector<std::int64_t> persistent_sinks;  // sinks in >= half the layers from emergence on
+    std::map<std::int64_t, int> sink_onset;      // token -> first layer it is a sink
+    double sinks_with_massive_share = std::numeric_limits<double>::quiet_NaN();
+    double mean_sink_value_norm = std::numeric_limits<double>::quiet_NaN();
+    double mean_other_value_norm = std::numeric_limits<double>::quiet_NaN();
+  } spread;
+
+  struct disappearance_t {
+    bool found = false;
+    int peak_layer = -1;
+    double peak = 0;
+    std::vector<lifecycle_drop> drops;
+    double final_magnitude = std::numeric_limits<double>::quiet_NaN();
+  } disappearance;
+
+  void to_json(json_writer& w) const;
+};
+
+namespace detail {
+
+inline double nanmean(const std::vector<double>& v) {
+  double s = 0;
+  std::size_t n = 0;
+  for (double x : v)
+    if (std::isfinite(x)) {
+      s += x;
+      ++n;
+    }
+  return n ? s / double(n) : std::numeric_limits<double>::quiet_NaN();
+}
+
+inline std::vector<std::int64_t> top_n(const std::vector<std::int64_t>& v, std::size_t n) {
+  return {v.begin(), v.begin() + std::ptrdiff_t(std::min(n, v.size()))};
+}
+
+inline std::vector<std::int64_t> intersect(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b) {
+  std::set<std::int64_t> sb(b.begin(), b.end());
+  std::vector<std::int64_t> r;
+  for (auto x : a)
+    if (sb.count(x)) r.push_back(x);
+  return r;
+}
+
+// Value of a tracked row at (token, dim), or NaN.
+inline double row_value(const activation_summary* s, std::int64_t tok, std::int64_t dim) {
+  if (!s) return std::numeric_limits<double>::quiet_NaN();
+  auto it = s->tracked_rows.find(tok);
+  if (it == s->tracked_rows.end() || dim >= std::int64_t(it->second.size()))
+    return std::numeric_limits<double>::quiet_NaN();
+  return it->second[std::size_t(dim)];
+}
+
+}  // namespace detail
+
+inline lifecycle_report analyze_lifecycle(const recording& rec, const std::vector<down_proj_channels>& weights = {},
+                                          const lifecycle_options& opt = {}) {
+  lifecycle_report R;
+  R.model = rec.model;
+  R.options = opt;
+  int L = rec.n_layers;
+  R.n_layers = L;
+  R.layers.resize(std::size_t(std::max(L, 0)));
+  std::vector<int> layers_with_massive;
+  std::map<std::int64_t, int> dim_layers;  // dim -> layers where it is massive
+  for (int l = 0; l < L; ++l) {
+    auto& Ly = R.layers[std::size_t(l)];
+    Ly.layer = l;
+    if (const auto* a = rec.find(site::layer_out, l)) {
+      Ly.top1 = a->top_abs(0);
+      Ly.top2 = a->top_abs(1);
+      Ly.top3 = a->top_abs(2);
+      Ly.reference = a->reference();
+      Ly.massive_count = a->outlier_count;
+      Ly.massive_dims = a->massive_dims();
+      Ly.massive_tokens = a->massive_tokens();
+      if (a->outlier_count > 0) {
+        layers_with_massive.push_back(l);
+        for (auto d : Ly.massive_dims) ++dim_layers[d];
+      }
+    }
+    if (const auto* b = rec.find(site::down_proj_in, l)) {
+      Ly.down_proj_top1 = b->top_abs(0);
+      Ly.down_proj_massive_count = b->outlier_count;
+    }
+  }
+
+  // ---- emergence ----------------------------------------------------------
+  auto& E = R.emergence;
+  if (!layers_with_massive.empty()) {
+    E.found = true;
+    E.layer = layers_with_massive.front();
+    const auto& Le = R.layers[std::size_t(E.layer)];
+    E.dims = Le.massive_dims;
+    E.tokens = Le.massive_tokens;
+    for (const auto& [d, n] : dim_layers)
+      if (2 * n >= int(layers_with_massive.size())) E.persistent_dims.push_back(d);
+    if (const auto* b = rec.find(site::down_proj_in, E.layer)) {
+      if (b->outlier_count > 0) {
+        E.down_proj_in_dims = b->massive_dims();
+        E.down_proj_in_rule = "massive";
+      } else {
+        // No entry passes the rule at the MLP input: take its largest entries at
+        // the massive tokens instead (and say so).
+        std::set<std::int64_t> toks(E.tokens.begin(), E.tokens.end()), dims;
+        for (const auto& e : b->top)
+          if (toks.count(e.token)) dims.insert(e.dim);
+        E.down_proj_in_dims.assign(dims.begin(), dims.end());
+        E.down_proj_in_rule = "top-k at massive tokens";
+      }
+    }
+    for (const auto& w : weights) {
+      if (w.layer != E.layer) continue;
+      E.has_weights = true;
+      E.weight_input_channels = detail::top_n(w.input_ranking, opt.weight_top_n);
+      E.weight_output_channels = detail::top_n(w.output_ranking, opt.weight_top_n);
+      E.matched_input = detail::intersect(E.down_proj_in_dims, E.weight_input_channels);
+      E.matched_output = detail::intersect(E.dims, E.weight_output_channels);
+      if (!E.down_proj_in_dims.empty())
+        E.input_match = double(E.matched_input.size()) / double(E.down_proj_in_dims.size());
+      if (!E.dims.empty()) E.output_match = double(E.matched_output.size()) / double(E.dims.size());
+    }
+  }
+
+  // ---- the followed (token, dim) pairs: largest massive entries at the peak
+  auto& D = R.disappearance;
+  if (E.found) {
+    int peak = E.layer;
+    for (int l : layers_with_massive)
+      if (R.layers[std::size_t(l)].top1 > R.layers[std::size_t(peak)].top1) peak = l;
+    D.peak_layer = peak;
+    D.peak = R.layers[std::size_t(peak)].top1;
+    const auto* a = rec.find(site::layer_out, peak);
+    std::set<std::pair<std::int64_t, std::int64_t>> seen;
+    for (const auto& e : a->outliers) {
+      if (R.pairs.size() >= opt.max_pairs) break;
+      if (!a->tracked_rows.count(e.token)) continue;  // needs its rows at every layer
+      if (seen.insert({e.token, e.dim}).second) R.pairs.push_back({e.token, e.dim, e.value});
+    }
+  }
+
+  // ---- per-layer contributions along the pairs ------------------------------
+  if (!R.pairs.empty()) {
+    for (int l = 0; l < L; ++l) {
+      auto& Ly = R.layers[std::size_t(l)];
+      const auto* out = rec.find(site::layer_out, l);
+      const auto* prev = l > 0 ? rec.find(site::layer_out, l - 1) : rec.find(site::embed, -1);
+      const auto* mid = rec.find(site::resid_mid, l);
+      const auto* ao = rec.find(site::attn_out, l);
+      const auto* mo = rec.find(site::mlp_out, l);
+      std::vector<double> vo, vi, va, vm;
+      for (const auto& p : R.pairs) {
+        const double sgn = p.peak_value < 0 ? -1.0 : 1.0;
+        const double o = detail::row_value(out, p.token, p.dim), in = detail::row_value(prev, p.token, p.dim);
+        const double m = detail::row_value(mid, p.token, p.dim);
+        double at = detail::row_value(ao, p.token, p.dim), ml = detail::row_value(mo, p.token, p.dim);
+        if (std::isnan(at)) at = m - in;
+        if (std::isnan(ml)) ml = o - m;
+        vo.push_back(sgn * o);
+        vi.push_back(sgn * in);
+        va.push_back(sgn * at);
+        vm.push_back(sgn * ml);
+      }
+      Ly.pair_magnitude = detail::nanmean(vo);
+      Ly.resid_in = detail::nanmean(vi);
+      Ly.attn_contribution = detail::nanmean(va);
+      Ly.mlp_contribution = detail::nanmean(vm);
+    }
+    const auto& Le = R.layers[std::size_t(E.layer)];
+    if (std::isfinite(Le.attn_contribution) && std::isfinite(Le.mlp_contribution))
+      E.producer = Le.mlp_contribution >= Le.attn_contribution ? "mlp_out" : "attn_out";
+    else
+      E.producer = "unknown";
+    // disappearance: later layers where the aligned magnitude falls below drop_fraction x what entered
+    for (int l = D.peak_layer + 1; l < L; ++l) {
+      const auto& Ly = R.layers[std::size_t(l)];
+      if (!std::isfinite(Ly.pair_magnitude) || !std::isfinite(Ly.resid_in)) continue;
+      if (Ly.resid_in > 0 && Ly.pair_magnitude < opt.drop_fraction * Ly.resid_in) {
+        lifecycle_drop d;
+        d.layer = l;
+        d.before = Ly.resid_in;
+        d.after = Ly.pair_magnitude;
+        d.attn_contribution = Ly.attn_contribution;
+        d.mlp_contribution = Ly.mlp_contribution;
+        const double a = std::isfinite(d.attn_contribution) ? d.attn_contribution : 0.0;
+        const double m = std::isfinite(d.mlp_contribution) ? d.mlp_contribution : 0.0;
+        d.canceller = std::min(a, m) >= 0 ? "none" : (m <= a ? "mlp_out" : "attn_out");
+        D.drops.push_back(d);
+      }
+    }
+    D.found = !D.drops.empty();
+    D.final_magnitude = R.layers.back().pair_magnitude;
+  } else if (E.found) {
+    E.producer = "unknown";
+  }
+
+  // ---- spread: sinks per layer ------------------------------------------------
+  std::map<std::int64_t, int> sink_layers;
+  int layers_after = 0;
+  std::vector<double> sink_norms, other_norms;
+  std::set<std::int64_t> all_massive_tokens;
+  for (const auto& Ly : R.layers) all_massive_tokens.insert(Ly.massive_tokens.begin(), Ly.massive_tokens.end());
+  std::int64_t sinks_total = 0, sinks_massive = 0;
+  for (int l = 0; l < L; ++l) {
+    auto& Ly = R.layers[std::size_t(l)];
+    const auto* att = rec.find_attention(l);
+    if (!att || att->queries == 0) continue;
+    Ly.has_attention = true;
+    const double Q = double(att->queries);
+    double total = 0, sink = 0;
+    for (std::int64_t j = 0; j < att->tracked_keys; ++j) {
+      const double r = att->received_mean(j);
+      total += r;
+      if (r >= opt.sink_ratio * Q) {
+        Ly.sinks.push_back(j);
+        sink += r;
+      }
+    }
+    for (std::int64_t h = 0; h < att->heads; ++h) total += att->received_rest[std::size_t(h)] / double(att->heads);
+    Ly.sink_mass = total > 0 ? sink / total : std::numeric_limits<double>::quiet_NaN();
+    double fm = 0;
+    int over = 0;
+    for (std::int64_t h = 0; h < att->heads; ++h) {
+      const double m = att->first_key_mass[std::size_t(h)] / Q;
+      fm += m;
+      if (m > 0.3) ++over;
+    }
+    Ly.first_token_mass = fm / double(att->heads);
+    Ly.sink_eps_fraction = double(over) / double(att->heads);
+    if (const auto* v = rec.find(site::v, l)) {
+      std::vector<double> sn, on;
+      std::set<std::int64_t> sk(Ly.sinks.begin(), Ly.sinks.end());
+      for (std::size_t p = 0; p < v->token_norm.size(); ++p) {
+        const double n = v->token_norm[p];
+        if (std::isnan(n)) continue;
+        (sk.count(std::int64_t(p)) ? sn : on).push_back(n);
+      }
+      Ly.sink_value_norm = detail::nanmean(sn);
+      Ly.other_value_norm = detail::nanmean(on);
+    }
+    if (!E.found || l >= E.layer) {
+      ++layers_after;
+      for (auto t : Ly.sinks) {
+        ++sink_layers[t];
+        ++sinks_total;
+        if (all_massive_tokens.count(t)) ++sinks_massive;
+      }
+      sink_norms.push_back(Ly.sink_value_norm);
+      other_norms.push_back(Ly.other_value_norm);
+    }
+    for (auto t : Ly.sinks) R.spread.sink_onset.emplace(t, l);
+  }
+  for (const auto& [t, n] : sink_layers)
+    if (2 * n >= layers_after) R.spread.persistent_sinks.push_back(t);
+  if (sinks_total > 0 && !all_massive_tokens.empty())
+    R.spread.sinks_with_massive_share = double(sinks_massive) / double(sinks_total);
+  R.spread.mean_sink_value_norm = detail::nanmean(sink_norms);
+  R.spread.mean_other_value_norm = detail::nanmean(other_norms);
+  return R;
+}
+
+inline void lifecycle_layer::to_json(json_writer& w) const {
+  w.begin_object();
+  w.field("layer", layer).field("top1", top1).field("top2", top2).field("top3", top3);
+  w.field("reference", reference).field("down_proj_top1", down_proj_top1);
+  w.field("massive_count", massive_count).field("down_proj_massive_count", down_proj_massive_count);
+  w.field("massive_dims", massive_dims).field("massive_tokens", massive_tokens);
+  w.field("pair_magnitude", pair_magnitude).field("resid_in", resid_in);
+  w.field("attn_contribution", attn_contribution).field("mlp_contribution", mlp_contribution);
+  if (has_attention) {
+    w.field("sinks", sinks).field("sink_mass", sink_mass).field("first_token_mass", first_token_mass);
+    w.field("sink_eps_fraction", sink_eps_fraction);
+    w.field("sink_value_norm", sink_value_norm).field("other_value_norm", other_value_norm);
+  }
+  w.end_object();
+}
+
+inline void lifecycle_report::to_json(json_writer& w) const {
+  w.begin_object();
+  w.field("model", model).field("n_layers", n_layers);
+  w.key("options").begin_object();
+  w.field("sink_ratio", options.sink_ratio).field("drop_fraction", options.drop_fraction);
+  w.field("max_pairs", std::uint64_t(options.max_pairs)).field("weight_top_n", std::uint64_t(options.weight_top_n));
+  w.end_object();
+  w.key("emergence").begin_object();
+  w.field("found", emergence.found).field("layer", emergence.layer);
+  w.field("dims", emergence.dims).field("tokens", emergence.tokens).field("persistent_dims", emergence.persistent_dims);
+  w.field("down_proj_in_dims", emergence.down_proj_in_dims).field("down_proj_in_rule", emergence.down_proj_in_rule);
+  w.field("has_weights", emergence.has_weights);
+  w.field("weight_input_channels", emergence.weight_input_channels);
+  w.field("weight_output_channels", emergence.weight_output_channels);
+  w.field("matched_input", emergence.matched_input).field("matched_output", emergence.matched_output);
+  w.field("input_match", emergence.input_match).field("output_match", emergence.output_match);
+  w.field("producer", emergence.producer);
+  w.end_object();
+  w.key("pairs").begin_array();
+  for (const auto& p : pairs) {
+    w.begin_object();
+    w.field("token", p.token).field("dim", p.dim).field("peak_value", p.peak_value);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("spread").begin_object();
+  w.field("persistent_sinks", spread.persistent_sinks);
+  w.key("sink_onset").begin_object();
+  for (const auto& [t, l] : spread.sink_onset) w.field(std::to_string(t), l);
+  w.end_object();
+  w.field("sinks_with_massive_share", spread.sinks_with_massive_share);
+  w.field("mean_sink_value_norm", spread.mean_sink_value_norm);
+  w.field("mean_other_value_norm", spread.mean_other_value_norm);
+  w.end_object();
+  w.key("disappearance").begin_object();
+  w.field("found", disappearance.found).field("peak_layer", disappearance.peak_layer).field("peak", disappearance.peak);
+  w.field("final_magnitude", disappearance.final_magnitude);
+  w.key("drops").begin_array();
+  for (const auto& d : disappearance.drops) {
+    w.begin_object();
+    w.field("layer", d.layer).field("before", d.before).field("after", d.after);
+    w.field("attn_contribution", d.attn_contribution).field("mlp_contribution", d.mlp_contribution);
+    w.field("canceller", d.canceller);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  w.key("layers").array(layers);
+  w.end_object();
+}
+
+}  // namespace sysout::trace
+// ---- end sysout/trace/lifecycle.hpp
 // ---- end sysout/trace.hpp
 // ---- end sysout/sysout.hpp
