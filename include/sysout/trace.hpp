@@ -6,6 +6,7 @@
 #include "sysout/core.hpp"
 #include "sysout/trace/ggml_adapter.hpp"
 #include "sysout/trace/hooks.hpp"
+#include "sysout/trace/interventions.hpp"
 #include "sysout/trace/lifecycle.hpp"
 #include "sysout/trace/recorder.hpp"
 #include "sysout/trace/sites.hpp"
