@@ -1,0 +1,557 @@
+// CUDA backend: flash-style attention kernels for every variant, as header
+// templates any CUDA host can include (nvcc -std=c++20, sm_80 or newer).
+//
+// One thread block = 4 warps = 64 query rows of one head; each warp owns 16
+// rows and runs mma.sync m16n8k16 (f16 or bf16 inputs, fp32 accumulation):
+//   S = Q K^T with K tiles of 64 keys in shared memory (Q fragments stay in
+//   registers), online softmax on the S accumulators (running max/normalizer
+//   per row, quad shuffles), P re-packed in registers as the A operand of
+//   O += P V (V tile stored transposed in shared memory). Causal, sliding
+//   window and explicit masks mask only the tiles that need it; tiles outside
+//   the block's visible key range are skipped. GQA: head h reads kv-head h/group.
+//
+// Fused statistics (stats.column_sums / null_mass), no materialized matrix:
+//   sigmoid and clipped softmax know their final weights per tile and add them
+//   to the column sums directly (shared-memory reduction, one global atomic
+//   per column and block). Online-softmax variants only know the final row
+//   normalizer after the last tile, so a second loop over K tiles recomputes
+//   S = Q K^T and adds exp(S - m)/l (no PV, no V loads): about +50% time when
+//   column sums are requested, nothing otherwise.
+// The clipped softmax needs the final normalizer before its nonlinearity: it
+// makes a statistics pass (QK^T + exp) before the output pass.
+//
+// Host entry point: attend_cuda(problem, config, stats, stream) with every view
+// pointing to device memory. Requirements (checked, sysout::error otherwise):
+// q/k/v f16 or bf16 (same dtype), out f32/f16/bf16, d == dv in {32, 64, 80, 96,
+// 128}, last axis contiguous, other strides multiples of 8 elements and 16-byte
+// aligned base pointers; variant parameters, mask_add, stats: f32; mask: i8.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "sysout/attention/problem.hpp"
+#include "sysout/attention/variant.hpp"
+
+namespace sysout::attention::cuda {
+
+namespace detail {
+
+struct params {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* out;
+  int hq, hkv, tq, tk, group;
+  long long qs_h, qs_t, ks_h, ks_t, vs_h, vs_t, os_h, os_t;
+  int out_type;  // 0 f32, 1 f16, 2 bf16
+  long long q_pos0, window;
+  int causal, var, online;
+  float scale, sig_bias, clip_zeta, clip_gamma;
+  const float* extra_key;  // rows per head: ek_per_q ? h : g
+  const float* extra_value;
+  long long ek_s, ev_s;
+  int ek_per_q, ev_per_q;
+  const float* sink;
+  long long sink_s;
+  const float* vbias;
+  long long vb_s;
+  int vb_per_q;
+  const float* rowf;  // scaling factor or gate logits [Hq, Tq]
+  long long rf_h, rf_t;
+  const signed char* mask;
+  long long m_h, m_i, m_j;
+  const float* madd;
+  long long a_h, a_i, a_j;
+  float* colsum;
+  long long cs_h;
+  float* null_mass;
+  long long nm_s;
+};
+
+constexpr int kWarps = 4, kBQ = 64, kBK = 64, kThreads = 32 * kWarps;
+
+template <class T>
+struct mma_type;
+template <>
+struct mma_type<__nv_bfloat16> {
+  static __device__ __forceinline__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                             std::uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ std::uint32_t pack(float x, float y) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+    return *reinterpret_cast<std::uint32_t*>(&h);
+  }
+};
+template <>
+struct mma_type<__half> {
+  static __device__ __forceinline__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                             std::uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ std::uint32_t pack(float x, float y) {
+    __half2 h = __floats2half2_rn(x, y);
+    return *reinterpret_cast<std::uint32_t*>(&h);
+  }
+};
+
+__device__ __forceinline__ void key_bounds(const params& p, long long i, long long& lo, long long& hi) {
+  const long long pos = p.q_pos0 + i;
+  lo = 0, hi = p.tk;
+  if (p.causal) hi = min(hi, pos + 1);
+  if (p.window > 0) {
+    lo = max(lo, pos - p.window + 1);
+    if (!p.causal) hi = min(hi, pos + p.window);
+  }
+  if (hi < lo) hi = lo;
+  lo = min(lo, (long long)p.tk);
+  hi = max(min(hi, (long long)p.tk), lo);
+}
+
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+template <int D, class T>
+__global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
+  using mt = mma_type<T>;
+  constexpr int LDQ = D + 8, LDV = kBK + 8, NT = kBK / 8, ND = D / 8, KK = D / 16;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* Qs = reinterpret_cast<T*>(smem_raw);
+  T* Ks = Qs + kBQ * LDQ;
+  T* Vt = Ks + kBK * LDQ;
+  float* colbuf = reinterpret_cast<float*>(Vt + D * LDV);
+
+  const int h = blockIdx.y, g = h / p.group;
+  const long long q0 = (long long)blockIdx.x * kBQ;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, quad = lane % 4, rq = lane / 4;
+  const variant var = variant(p.var);
+  const float ninf = -INFINITY;
+  const bool want_cols = p.colsum != nullptr;
+  const bool online = p.online != 0;
+
+  // Q tile -> shared -> register fragments.
+  const T* qg = static_cast<const T*>(p.q) + (long long)h * p.qs_h;
+  for (int idx = tid; idx < kBQ * (D / 8); idx += kThreads) {
+    const int row = idx / (D / 8), ch = idx % (D / 8);
+    uint4 val = make_uint4(0, 0, 0, 0);
+    if (q0 + row < p.tq) val = *reinterpret_cast<const uint4*>(qg + (q0 + row) * p.qs_t + ch * 8);
+    *reinterpret_cast<uint4*>(Qs + row * LDQ + ch * 8) = val;
+  }
+  if (tid < kBK) colbuf[tid] = 0.f;
+  __syncthreads();
+  const int ra = warp * 16 + rq;  // this thread's rows: ra and ra + 8 (block-local)
+  std::uint32_t qa[KK][4];
+#pragma unroll
+  for (int kk = 0; kk < KK; ++kk) {
+    qa[kk][0] = *reinterpret_cast<const std::uint32_t*>(Qs + ra * LDQ + kk * 16 + 2 * quad);
+    qa[kk][1] = *reinterpret_cast<const std::uint32_t*>(Qs + (ra + 8) * LDQ + kk * 16 + 2 * quad);
+    qa[kk][2] = *reinterpret_cast<const std::uint32_t*>(Qs + ra * LDQ + kk * 16 + 8 + 2 * quad);
+    qa[kk][3] = *reinterpret_cast<const std::uint32_t*>(Qs + (ra + 8) * LDQ + kk * 16 + 8 + 2 * quad);
+  }
+  const long long row_g[2] = {q0 + ra, q0 + ra + 8};
+  long long lo[2], hi[2];
+  key_bounds(p, row_g[0], lo[0], hi[0]);
+  key_bounds(p, row_g[1], lo[1], hi[1]);
+  const bool row_ok[2] = {row_g[0] < p.tq, row_g[1] < p.tq};
+  // Block key range (lo and hi grow with the row).
+  long long blo, bhi, last_lo, dummy;
+  const long long qlast = min(q0 + kBQ, (long long)p.tq) - 1;
+  key_bounds(p, q0, blo, dummy);
+  key_bounds(p, qlast, last_lo, bhi);
+  long long first_hi;
+  key_bounds(p, q0, dummy, first_hi);
+  const bool explicit_mask = p.mask != nullptr || p.madd != nullptr;
+  const bool partial_rows = q0 + kBQ > p.tq;
+  const int t0 = blo < bhi ? int(blo / kBK) : 0, t1 = blo < bhi ? int((bhi + kBK - 1) / kBK) : 0;
+
+  // The extra logit s0 = scale * q . k' (kv_bias, value_bias_context).
+  float extra[2] = {ninf, ninf};
+  if (var == variant::kv_bias || var == variant::value_bias_context) {
+    const float* ek = p.extra_key + (p.ek_per_q ? h : g) * p.ek_s;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float acc = 0.f;
+      for (int c = quad; c < D; c += 4) acc += float(Qs[(ra + 8 * r) * LDQ + c]) * ek[c];
+      extra[r] = quad_sum(acc) * p.scale;
+    }
+  }
+  float m[2] = {ninf, ninf}, l[2] = {0.f, 0.f};  // l: this thread's partial sum (quad-reduced at the end)
+  float o[ND][4];
+#pragma unroll
+  for (int nd = 0; nd < ND; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;
+  if (var == variant::softmax1) m[0] = m[1] = 0.f, l[0] = l[1] = (quad == 0 ? 1.f : 0.f);
+  if (var == variant::sink_logit) {
+    const float s = p.sink[h * p.sink_s];
+    m[0] = m[1] = s, l[0] = l[1] = (quad == 0 ? 1.f : 0.f);
+  }
+  if (var == variant::kv_bias) {
+    const float* ev = p.extra_value + (p.ev_per_q ? h : g) * p.ev_s;
+    m[0] = extra[0], m[1] = extra[1], l[0] = l[1] = (quad == 0 ? 1.f : 0.f);
+#pragma unroll
+    for (int nd = 0; nd < ND; ++nd) {
+      const int c = nd * 8 + 2 * quad;
+      o[nd][0] = o[nd][2] = ev[c];
+      o[nd][1] = o[nd][3] = ev[c + 1];
+    }
+  }
+
+  const T* kg = static_cast<const T*>(p.k) + (long long)g * p.ks_h;
+  const T* vg = static_cast<const T*>(p.v) + (long long)g * p.vs_h;
+  float s[NT][4];
+
+  // Loads K (and V transposed) of tile t into shared memory.
+  auto load_tile = [&](int t, bool with_v) {
+    const long long k0 = (long long)t * kBK;
+    __syncthreads();
+    for (int idx = tid; idx < kBK * (D / 8); idx += kThreads) {
+      const int row = idx / (D / 8), ch = idx % (D / 8);
+      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+      if (k0 + row < p.tk) {
+        kv = *reinterpret_cast<const uint4*>(kg + (k0 + row) * p.ks_t + ch * 8);
+        if (with_v) vv = *reinterpret_cast<const uint4*>(vg + (k0 + row) * p.vs_t + ch * 8);
+      }
+      *reinterpret_cast<uint4*>(Ks + row * LDQ + ch * 8) = kv;
+      if (with_v) {
+        const T* ve = reinterpret_cast<const T*>(&vv);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) Vt[(ch * 8 + e) * LDV + row] = ve[e];
+      }
+    }
+    __syncthreads();
+  };
+  // S = scale * Q K^T for the loaded tile, -inf where masked.
+  auto scores = [&](int t) {
+    const long long k0 = (long long)t * kBK;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < KK; ++kk) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const T* kp = Ks + (nt * 8 + rq) * LDQ + kk * 16 + 2 * quad;
+        mt::mma(s[nt], qa[kk], *reinterpret_cast<const std::uint32_t*>(kp),
+                *reinterpret_cast<const std::uint32_t*>(kp + 8));
+      }
+    }
+    const bool need_mask = explicit_mask || partial_rows || k0 < last_lo || k0 + kBK > first_hi || k0 + kBK > p.tk;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = s[nt][e] * p.scale;
+        if (need_mask) {
+          const int r = e >> 1;
+          const long long j = k0 + nt * 8 + 2 * quad + (e & 1), i = row_g[r];
+          bool ok = row_ok[r] && j >= lo[r] && j < hi[r];
+          if (ok && p.mask) ok = p.mask[h * p.m_h + i * p.m_i + j * p.m_j] != 0;
+          if (ok && p.madd) x += p.madd[h * p.a_h + i * p.a_i + j * p.a_j];
+          if (!ok) x = ninf;
+        }
+        s[nt][e] = x;
+      }
+  };
+  // Adds this warp's weights s[][] (already final) to the block's column sums.
+  auto add_columns = [&](int t) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      float c0 = s[nt][0] + s[nt][2], c1 = s[nt][1] + s[nt][3];
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1) {
+        c0 += __shfl_xor_sync(0xffffffffu, c0, off);
+        c1 += __shfl_xor_sync(0xffffffffu, c1, off);
+      }
+      if (rq == 0) {
+        atomicAdd(&colbuf[nt * 8 + 2 * quad], c0);
+        atomicAdd(&colbuf[nt * 8 + 2 * quad + 1], c1);
+      }
+    }
+    __syncthreads();
+    const long long j = (long long)t * kBK + tid;
+    if (tid < kBK) {
+      if (j < p.tk && colbuf[tid] != 0.f) atomicAdd(&p.colsum[h * p.cs_h + j], colbuf[tid]);
+      colbuf[tid] = 0.f;
+    }
+  };
+
+  // Clipped softmax: statistics pass for the final m, l.
+  if (var == variant::clipped_softmax) {
+    for (int t = t0; t < t1; ++t) {
+      load_tile(t, false);
+      scores(t);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = ninf;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
+        const float mn = fmaxf(m[r], quad_max(mx));
+        if (mn == ninf) continue;
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) sum += __expf(s[nt][2 * r] - mn) + __expf(s[nt][2 * r + 1] - mn);
+        l[r] = l[r] * __expf(m[r] - mn) + sum;
+        m[r] = mn;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r]);
+  }
+
+  // Output pass.
+  for (int t = t0; t < t1; ++t) {
+    load_tile(t, true);
+    scores(t);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      if (var == variant::sigmoid) {
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 2 * r; e < 2 * r + 2; ++e)
+            s[nt][e] = s[nt][e] == ninf ? 0.f : 1.f / (1.f + __expf(-(s[nt][e] + p.sig_bias)));
+      } else if (var == variant::clipped_softmax) {
+        const float k = l[r] > 0.f ? (p.clip_zeta - p.clip_gamma) / l[r] : 0.f, mm = m[r] == ninf ? 0.f : m[r];
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 2 * r; e < 2 * r + 2; ++e)
+            s[nt][e] = fminf(fmaxf(k * __expf(s[nt][e] - mm) + p.clip_gamma, 0.f), 1.f);
+      } else {
+        float mx = ninf;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
+        const float mn = fmaxf(m[r], quad_max(mx));
+        const float mu = mn == ninf ? 0.f : mn;
+        const float alpha = __expf(m[r] - mu);
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 2 * r; e < 2 * r + 2; ++e) {
+            s[nt][e] = __expf(s[nt][e] - mu);
+            sum += s[nt][e];
+          }
+        l[r] = l[r] * alpha + sum;
+        m[r] = mn;
+#pragma unroll
+        for (int nd = 0; nd < ND; ++nd) o[nd][2 * r] *= alpha, o[nd][2 * r + 1] *= alpha;
+      }
+    }
+    // O += P V
+#pragma unroll
+    for (int ks = 0; ks < kBK / 16; ++ks) {
+      const std::uint32_t a[4] = {mt::pack(s[2 * ks][0], s[2 * ks][1]), mt::pack(s[2 * ks][2], s[2 * ks][3]),
+                                  mt::pack(s[2 * ks + 1][0], s[2 * ks + 1][1]),
+                                  mt::pack(s[2 * ks + 1][2], s[2 * ks + 1][3])};
+#pragma unroll
+      for (int nd = 0; nd < ND; ++nd) {
+        const T* vp = Vt + (nd * 8 + rq) * LDV + ks * 16 + 2 * quad;
+        mt::mma(o[nd], a, *reinterpret_cast<const std::uint32_t*>(vp), *reinterpret_cast<const std::uint32_t*>(vp + 8));
+      }
+    }
+    if (want_cols && !online) add_columns(t);
+  }
+  if (online) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r]);
+  }
+
+  // Column sums of the online-softmax variants: recompute S per tile with the final m, l.
+  if (want_cols && online) {
+    for (int t = t0; t < t1; ++t) {
+      load_tile(t, false);
+      scores(t);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f, mu = m[r] == ninf ? 0.f : m[r];
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 2 * r; e < 2 * r + 2; ++e) s[nt][e] = __expf(s[nt][e] - mu) * inv;
+      }
+      add_columns(t);
+    }
+  }
+
+  // Epilogue: normalize, variant terms, store; null mass.
+  float null_sum = 0.f;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (!row_ok[r]) continue;
+    const long long i = row_g[r];
+    float inv = 1.f, null_p = 0.f;
+    if (online) {
+      inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+      if (var == variant::softmax1) null_p = __expf(0.f - m[r]) * inv;
+      if (var == variant::sink_logit) null_p = __expf(p.sink[h * p.sink_s] - m[r]) * inv;
+      if (var == variant::kv_bias) null_p = __expf(extra[r] - m[r]) * inv;
+      if (l[r] == 0.f) null_p = 0.f;
+    }
+    if (var == variant::value_bias_context)
+      null_p = l[r] > 0.f ? 1.f / (1.f + l[r] * __expf(m[r] - extra[r])) : 1.f;
+    float f = 1.f;
+    if (var == variant::scaling_factor) f = p.rowf[h * p.rf_h + i * p.rf_t];
+    if (var == variant::gated) f = 1.f / (1.f + __expf(-p.rowf[h * p.rf_h + i * p.rf_t]));
+    const float* ev = (var == variant::value_bias_context) ? p.extra_value + (p.ev_per_q ? h : g) * p.ev_s : nullptr;
+    const float* vb = (var == variant::value_bias_fixed) ? p.vbias + (p.vb_per_q ? h : g) * p.vb_s : nullptr;
+    const long long obase = h * p.os_h + i * p.os_t;
+#pragma unroll
+    for (int nd = 0; nd < ND; ++nd) {
+      const int c = nd * 8 + 2 * quad;
+      float x0 = o[nd][2 * r] * inv, x1 = o[nd][2 * r + 1] * inv;
+      if (ev) x0 += null_p * ev[c], x1 += null_p * ev[c + 1];
+      if (vb) x0 += vb[c], x1 += vb[c + 1];
+      x0 *= f, x1 *= f;
+      if (p.out_type == 0) {
+        *reinterpret_cast<float2*>(static_cast<float*>(p.out) + obase + c) = make_float2(x0, x1);
+      } else if (p.out_type == 1) {
+        *reinterpret_cast<__half2*>(static_cast<__half*>(p.out) + obase + c) = __floats2half2_rn(x0, x1);
+      } else {
+        *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.out) + obase + c) = __floats2bfloat162_rn(x0, x1);
+      }
+    }
+    if (quad == 0) null_sum += null_p;
+  }
+  if (p.null_mass) {
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) null_sum += __shfl_xor_sync(0xffffffffu, null_sum, off);
+    if (lane == 0 && null_sum != 0.f) atomicAdd(&p.null_mass[h * p.nm_s], null_sum);
+  }
+}
+
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw_error("attention::cuda", what, ": ", cudaGetErrorString(e));
+}
+
+template <int D, class T>
+void launch(const params& prm, int tq, int hq, cudaStream_t stream) {
+  constexpr int LDQ = D + 8, LDV = kBK + 8;
+  const std::size_t smem = sizeof(T) * std::size_t(kBQ * LDQ + kBK * LDQ + D * LDV) + sizeof(float) * kBK;
+  check(cudaFuncSetAttribute(attention_kernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+        "cudaFuncSetAttribute");
+  const dim3 grid(unsigned((tq + kBQ - 1) / kBQ), unsigned(hq));
+  attention_kernel<D, T><<<grid, kThreads, smem, stream>>>(prm);
+  check(cudaGetLastError(), "attention kernel launch");
+}
+
+inline void require_f32(const tensor_view& t, const char* what) {
+  if (t.type() != dtype::f32) throw_error(t.where(), "CUDA backend: ", what, " must be f32 device memory");
+  if (!t.rows_contiguous()) throw_error(t.where(), "CUDA backend: ", what, " needs a contiguous last axis");
+}
+
+}  // namespace detail
+
+// out = attention(q, k, v) on the GPU; every view must point to device memory.
+// Asynchronous on `stream` (stats are zeroed with cudaMemsetAsync first).
+inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = {}, cudaStream_t stream = 0) {
+  using namespace detail;
+  const shape_info s = validate(pb, cfg, st);
+  const dtype in = pb.q.type();
+  if ((in != dtype::f16 && in != dtype::bf16) || pb.k.type() != in || pb.v.type() != in)
+    throw_error("attention::cuda", "q, k, v must all be f16 or all bf16 (got ", dtype_name(in), ", ",
+                dtype_name(pb.k.type()), ", ", dtype_name(pb.v.type()), ")");
+  if (s.d != s.dv) throw_error("attention::cuda", "needs dv == d (got d=", s.d, ", dv=", s.dv, ")");
+  if (s.d != 32 && s.d != 64 && s.d != 80 && s.d != 96 && s.d != 128)
+    throw_error("attention::cuda", "head dim ", s.d, " not compiled (32, 64, 80, 96, 128)");
+  for (const tensor_view* t : {&pb.q, &pb.k, &pb.v}) {
+    if (!t->rows_contiguous() || t->stride(0) % 8 || t->stride(1) % 8 || (reinterpret_cast<std::uintptr_t>(t->data()) % 16))
+      throw_error(t->where(), "CUDA backend needs a contiguous last axis, strides that are multiples of 8 and a "
+                              "16-byte aligned pointer (strides ", t->strides().str(), ")");
+  }
+  if (!pb.out.rows_contiguous() || pb.out.stride(1) % 2 || pb.out.stride(0) % 2 ||
+      (pb.out.type() != dtype::f32 && pb.out.type() != dtype::f16 && pb.out.type() != dtype::bf16))
+    throw_error(pb.out.where(), "CUDA backend: out must be f32/f16/bf16 with a contiguous last axis and even strides");
+  if (s.tq >= (1ll << 31) / 64 || s.tk >= (1ll << 31)) throw_error("attention::cuda", "sequence too long");
+
+  params p{};
+  p.q = pb.q.data(), p.k = pb.k.data(), p.v = pb.v.data(), p.out = pb.out.data();
+  p.hq = int(s.hq), p.hkv = int(s.hkv), p.tq = int(s.tq), p.tk = int(s.tk), p.group = int(s.group());
+  p.qs_h = pb.q.stride(0), p.qs_t = pb.q.stride(1), p.ks_h = pb.k.stride(0), p.ks_t = pb.k.stride(1);
+  p.vs_h = pb.v.stride(0), p.vs_t = pb.v.stride(1), p.os_h = pb.out.stride(0), p.os_t = pb.out.stride(1);
+  p.out_type = pb.out.type() == dtype::f32 ? 0 : pb.out.type() == dtype::f16 ? 1 : 2;
+  p.q_pos0 = pb.q_pos0, p.window = cfg.window, p.causal = cfg.causal ? 1 : 0, p.var = int(cfg.variant);
+  p.online = is_online_softmax(cfg.variant) ? 1 : 0;
+  p.scale = resolved_scale(cfg, s.d), p.sig_bias = resolved_sigmoid_bias(cfg, s.tk);
+  p.clip_zeta = cfg.clip_zeta, p.clip_gamma = cfg.clip_gamma;
+  const variant var = cfg.variant;
+  if (var == variant::kv_bias || var == variant::value_bias_context) {
+    require_f32(cfg.extra_key, "extra_key");
+    require_f32(cfg.extra_value, "extra_value");
+    p.extra_key = static_cast<const float*>(cfg.extra_key.data()), p.ek_s = cfg.extra_key.stride(0);
+    p.extra_value = static_cast<const float*>(cfg.extra_value.data()), p.ev_s = cfg.extra_value.stride(0);
+    p.ek_per_q = cfg.extra_key.dim(0) == s.hq, p.ev_per_q = cfg.extra_value.dim(0) == s.hq;
+  }
+  if (var == variant::sink_logit) {
+    if (cfg.sink_logit.type() != dtype::f32) throw_error(cfg.sink_logit.where(), "CUDA backend: sink_logit must be f32");
+    p.sink = static_cast<const float*>(cfg.sink_logit.data()), p.sink_s = cfg.sink_logit.stride(0);
+  }
+  if (var == variant::value_bias_fixed) {
+    require_f32(cfg.value_bias, "value_bias");
+    p.vbias = static_cast<const float*>(cfg.value_bias.data()), p.vb_s = cfg.value_bias.stride(0);
+    p.vb_per_q = cfg.value_bias.dim(0) == s.hq;
+  }
+  if (var == variant::scaling_factor || var == variant::gated) {
+    const tensor_view& rf = var == variant::scaling_factor ? cfg.scaling_factor : cfg.gate_logit;
+    if (rf.type() != dtype::f32) throw_error(rf.where(), "CUDA backend: per-token factors must be f32");
+    p.rowf = static_cast<const float*>(rf.data()), p.rf_h = rf.stride(0), p.rf_t = rf.stride(1);
+  }
+  if (is_set(pb.mask)) {
+    if (pb.mask.type() != dtype::i8) throw_error(pb.mask.where(), "CUDA backend: mask must be i8 (nonzero = attend)");
+    p.mask = static_cast<const signed char*>(pb.mask.data());
+    const bool r3 = pb.mask.rank() == 3;
+    p.m_h = r3 ? pb.mask.stride(0) : 0, p.m_i = pb.mask.stride(r3 ? 1 : 0), p.m_j = pb.mask.stride(r3 ? 2 : 1);
+  }
+  if (is_set(pb.mask_add)) {
+    if (pb.mask_add.type() != dtype::f32) throw_error(pb.mask_add.where(), "CUDA backend: mask_add must be f32");
+    p.madd = static_cast<const float*>(pb.mask_add.data());
+    const bool r3 = pb.mask_add.rank() == 3;
+    p.a_h = r3 ? pb.mask_add.stride(0) : 0, p.a_i = pb.mask_add.stride(r3 ? 1 : 0), p.a_j = pb.mask_add.stride(r3 ? 2 : 1);
+  }
+  if (is_set(st.column_sums)) {
+    require_f32(st.column_sums, "column_sums");
+    p.colsum = static_cast<float*>(st.column_sums.data()), p.cs_h = st.column_sums.stride(0);
+    for (std::int64_t h = 0; h < s.hq; ++h)
+      check(cudaMemsetAsync(p.colsum + h * p.cs_h, 0, sizeof(float) * std::size_t(s.tk), stream), "cudaMemsetAsync");
+  }
+  if (is_set(st.null_mass)) {
+    if (st.null_mass.type() != dtype::f32) throw_error(st.null_mass.where(), "CUDA backend: null_mass must be f32");
+    p.null_mass = static_cast<float*>(st.null_mass.data()), p.nm_s = st.null_mass.stride(0);
+    for (std::int64_t h = 0; h < s.hq; ++h)
+      check(cudaMemsetAsync(p.null_mass + h * p.nm_s, 0, sizeof(float), stream), "cudaMemsetAsync");
+  }
+  if (s.tq == 0 || s.hq == 0) return;
+  const bool bf = in == dtype::bf16;
+  switch (s.d) {
+#define SYSOUT_ATTN_CASE(DIM)                                                   \
+  case DIM:                                                                     \
+    if (bf) launch<DIM, __nv_bfloat16>(p, int(s.tq), int(s.hq), stream);        \
+    else launch<DIM, __half>(p, int(s.tq), int(s.hq), stream);                  \
+    break;
+    SYSOUT_ATTN_CASE(32)
+    SYSOUT_ATTN_CASE(64)
+    SYSOUT_ATTN_CASE(80)
+    SYSOUT_ATTN_CASE(96)
+    SYSOUT_ATTN_CASE(128)
+#undef SYSOUT_ATTN_CASE
+    default: break;
+  }
+}
+
+}  // namespace sysout::attention::cuda
