@@ -451,3 +451,174 @@ TEST_CASE("tokenizer loaders reject truncated and malformed files with the file 
   }
   fs::remove_all(dir);
 }
+
+namespace {
+
+// A GGUF v3 file with metadata only, built in memory (no tensors).
+struct gguf_builder {
+  std::string bytes;
+  std::uint64_t n_kv = 0;
+  template <class T>
+  void raw(T v) {
+    bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void str(std::string_view s) {
+    raw(std::uint64_t(s.size()));
+    bytes.append(s);
+  }
+  void key(std::string_view k, std::uint32_t type) {
+    str(k);
+    raw(type);
+    ++n_kv;
+  }
+  void kv_str(std::string_view k, std::string_view v) {
+    key(k, 8);
+    str(v);
+  }
+  void kv_u32(std::string_view k, std::uint32_t v) {
+    key(k, 4);
+    raw(v);
+  }
+  void kv_bool(std::string_view k, bool v) {
+    key(k, 7);
+    raw(std::uint8_t(v));
+  }
+  void kv_strs(std::string_view k, const std::vector<std::string>& v) {
+    key(k, 9);
+    raw(std::uint32_t(8));
+    raw(std::uint64_t(v.size()));
+    for (const auto& s : v) str(s);
+  }
+  template <class T>
+  void kv_arr(std::string_view k, std::uint32_t elem_type, const std::vector<T>& v) {
+    key(k, 9);
+    raw(elem_type);
+    raw(std::uint64_t(v.size()));
+    for (T x : v) raw(x);
+  }
+  sysout::io::gguf_file file(const std::string& name) const {
+    std::string out = "GGUF";
+    const auto put = [&](auto v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(std::uint32_t(3));
+    put(std::uint64_t(0));
+    put(n_kv);
+    out += bytes;
+    std::vector<std::byte> b(out.size());
+    std::memcpy(b.data(), out.data(), out.size());
+    return sysout::io::gguf_file(sysout::io::mapped_file::from_bytes(std::move(b), name));
+  }
+};
+
+// A tiny sentencepiece-style vocabulary: <unk> <s> </s>, 256 byte tokens, then pieces.
+gguf_builder tiny_spm(const std::vector<std::string>& pieces, const std::vector<float>& piece_scores) {
+  std::vector<std::string> toks{"<unk>", "<s>", "</s>"};
+  std::vector<float> scores{0, 0, 0};
+  std::vector<std::int32_t> types{2, 3, 3};
+  for (int b = 0; b < 256; ++b) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+    toks.emplace_back(buf);
+    scores.push_back(0);
+    types.push_back(6);
+  }
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    toks.push_back(pieces[i]);
+    scores.push_back(piece_scores[i]);
+    types.push_back(1);
+  }
+  gguf_builder g;
+  g.kv_str("tokenizer.ggml.model", "llama");
+  g.kv_strs("tokenizer.ggml.tokens", toks);
+  g.kv_arr("tokenizer.ggml.scores", 6, scores);
+  g.kv_arr("tokenizer.ggml.token_type", 5, types);
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer_from_gguf: synthetic vocabularies and bad metadata") {
+  const std::vector<std::string> pieces{"\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "ab", "c"};
+  const std::vector<float> scores{-1, -2, -2, -1, -0.5f, -3};
+  SUBCASE("spm merges by score, byte fallback, space prefix") {
+    const tokenizer tok = sysout::tokenizer_from_gguf(tiny_spm(pieces, scores).file("tiny.gguf"));
+    const std::int32_t base = 3 + 256;
+    // "ab c!" -> "▁ab▁c!": ▁ab (merged), ▁, c, then '!' as its byte token.
+    CHECK(tok.encode("ab c!", true) == ids_t{1, base + 4, base + 0, base + 5, 3 + '!'});
+    CHECK(tok.decode(tok.encode("ab c!", true)) == "ab c!");
+    CHECK(tok.encode("", true) == ids_t{1});
+    CHECK(tok.encode("<s>a", false, true) == ids_t{1, base + 0, base + 1});  // prefix space after a special token
+    CHECK(tok.encode("<s>", false, false).size() == 4);                      // '<' 's' '>' as bytes + ▁
+  }
+  SUBCASE("add_space_prefix and ids from the file") {
+    gguf_builder g = tiny_spm(pieces, scores);
+    g.kv_bool("tokenizer.ggml.add_space_prefix", false);
+    g.kv_u32("tokenizer.ggml.bos_token_id", 2);
+    g.kv_u32("tokenizer.ggml.eos_token_id", 999999);  // outside the vocabulary: ignored, default kept
+    g.kv_bool("tokenizer.ggml.add_eos_token", true);
+    const tokenizer tok = sysout::tokenizer_from_gguf(g.file("tiny2.gguf"));
+    CHECK(tok.bos() == 2);
+    CHECK(tok.eos() == 2);
+    CHECK(tok.encode("ab", true) == ids_t{2, 3 + 256 + 3, 2});
+  }
+  const auto message = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const sysout::error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  SUBCASE("unsupported model and pre-tokenizer, short arrays, missing keys") {
+    gguf_builder g;
+    g.kv_str("tokenizer.ggml.model", "bert");
+    g.kv_strs("tokenizer.ggml.tokens", {"a"});
+    std::string m = message([&] { sysout::tokenizer_from_gguf(g.file("bert.gguf")); });
+    CHECK(m.find("bert.gguf") != std::string::npos);
+    CHECK(m.find("'bert'") != std::string::npos);
+
+    gguf_builder h;
+    h.kv_str("tokenizer.ggml.model", "gpt2");
+    h.kv_str("tokenizer.ggml.pre", "llama-bpe");
+    h.kv_strs("tokenizer.ggml.tokens", {"a", "b", "ab"});
+    h.kv_strs("tokenizer.ggml.merges", {"a b"});
+    m = message([&] { sysout::tokenizer_from_gguf(h.file("l3.gguf")); });
+    CHECK(m.find("'llama-bpe'") != std::string::npos);
+
+    gguf_builder k;
+    k.kv_str("tokenizer.ggml.model", "gpt2");
+    k.kv_str("tokenizer.ggml.pre", "gpt-2");
+    k.kv_strs("tokenizer.ggml.tokens", {"a", "b", "ab"});
+    m = message([&] { sysout::tokenizer_from_gguf(k.file("nomerges.gguf")); });
+    CHECK(m.find("tokenizer.ggml.merges") != std::string::npos);
+    k.kv_strs("tokenizer.ggml.merges", {"a b"});
+    const tokenizer ok = sysout::tokenizer_from_gguf(k.file("ok.gguf"));
+    CHECK(ok.encode("ab", false) == ids_t{2});
+    CHECK(ok.bos() == -1);  // llama.cpp's default BOS 11 is outside a 3-token vocabulary
+
+    gguf_builder s = tiny_spm(pieces, scores);
+    s.kv_arr("tokenizer.ggml.scores", 6, std::vector<float>{0.0f});  // duplicate key
+    CHECK(message([&] { s.file("dup.gguf"); }).find("twice") != std::string::npos);
+
+    gguf_builder t;
+    t.kv_str("tokenizer.ggml.model", "llama");
+    t.kv_strs("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "x"});
+    t.kv_arr("tokenizer.ggml.scores", 6, std::vector<float>{0.0f, 0.0f});
+    m = message([&] { sysout::tokenizer_from_gguf(t.file("short.gguf")); });
+    CHECK(m.find("short.gguf") != std::string::npos);
+    CHECK(m.find("scores") != std::string::npos);
+
+    gguf_builder u;
+    u.kv_str("general.architecture", "llama");
+    CHECK(message([&] { sysout::tokenizer_from_gguf(u.file("novocab.gguf")); }).find("tokenizer.ggml.model") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("byte-level BPE replaces malformed UTF-8 by U+FFFD (as llama.cpp); llama2.c keeps every byte") {
+  SYSOUT_REQUIRE_MODEL(gpt2, "ggml-vocab-gpt-2.gguf");
+  SYSOUT_REQUIRE_MODEL(bin, "tokenizer.bin");
+  const tokenizer g = sysout::tokenizer_from_gguf(gpt2);
+  CHECK(g.decode(g.encode("a\xFF" "b", false)) == "a\xEF\xBF\xBD" "b");
+  const tokenizer l = sysout::load_llama2c_tokenizer(bin, 32000);
+  CHECK(l.decode(l.encode("a\xFF" "b", true)) == "a\xFF" "b");
+}

@@ -265,6 +265,60 @@ struct tokenizer {
     return out;
   }
 
+  // ---- run.c pieces, public so tests can hold the fast merge against the literal loop ----
+
+  // run.c before merging: [BOS], the dummy " " token (when text is not empty),
+  // then one token per UTF-8 character (at most 4 bytes) or its bytes + 3.
+  std::vector<std::int32_t> llama2c_initial_tokens(std::string_view text, bool bos) const {
+    require_index();
+    std::vector<std::int32_t> toks;
+    if (bos) toks.push_back(bos_id);
+    if (!text.empty()) {
+      const std::int32_t space = find(" ");
+      if (space < 0) throw_error(source, "llama2.c vocabulary has no \" \" token for the dummy prefix");
+      toks.push_back(space);
+    }
+    std::string buf;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      if ((c & 0xC0) != 0x80) buf.clear();
+      buf.push_back(char(c));
+      if (i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80 && buf.size() < 4) continue;
+      const std::int32_t id = find(buf);
+      if (id >= 0) {
+        toks.push_back(id);
+      } else {
+        for (char b : buf) toks.push_back(byte_token(static_cast<unsigned char>(b)));
+      }
+      buf.clear();
+    }
+    return toks;
+  }
+
+  // run.c's merge loop written literally (O(n^2)): the reference the fast
+  // path is tested against.
+  void llama2c_merge_reference(std::vector<std::int32_t>& toks) const {
+    std::string buf;
+    for (;;) {
+      float best_score = -1e10f;
+      std::int32_t best_id = -1;
+      std::size_t best_idx = 0;
+      for (std::size_t i = 0; i + 1 < toks.size(); ++i) {
+        buf = vocab[std::size_t(toks[i])];
+        buf += vocab[std::size_t(toks[i + 1])];
+        const std::int32_t id = find(buf);
+        if (id != -1 && scores[std::size_t(id)] > best_score) {
+          best_score = scores[std::size_t(id)];
+          best_id = id;
+          best_idx = i;
+        }
+      }
+      if (best_id == -1) break;
+      toks[best_idx] = best_id;
+      toks.erase(toks.begin() + std::ptrdiff_t(best_idx) + 1);
+    }
+  }
+
  private:
   struct fragment {
     std::int32_t token;  // >= 0: a special token; -1: raw text [offset, offset + length)
@@ -447,60 +501,6 @@ struct tokenizer {
     out.insert(out.end(), toks.begin(), toks.end());
   }
 
- public:
-  // run.c before merging: [BOS], the dummy " " token (when text is not empty),
-  // then one token per UTF-8 character (at most 4 bytes) or its bytes + 3.
-  std::vector<std::int32_t> llama2c_initial_tokens(std::string_view text, bool bos) const {
-    require_index();
-    std::vector<std::int32_t> toks;
-    if (bos) toks.push_back(bos_id);
-    if (!text.empty()) {
-      const std::int32_t space = find(" ");
-      if (space < 0) throw_error(source, "llama2.c vocabulary has no \" \" token for the dummy prefix");
-      toks.push_back(space);
-    }
-    std::string buf;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-      const unsigned char c = static_cast<unsigned char>(text[i]);
-      if ((c & 0xC0) != 0x80) buf.clear();
-      buf.push_back(char(c));
-      if (i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80 && buf.size() < 4) continue;
-      const std::int32_t id = find(buf);
-      if (id >= 0) {
-        toks.push_back(id);
-      } else {
-        for (char b : buf) toks.push_back(byte_token(static_cast<unsigned char>(b)));
-      }
-      buf.clear();
-    }
-    return toks;
-  }
-
-  // run.c's merge loop written literally (O(n^2)): the reference the fast
-  // path is tested against.
-  void llama2c_merge_reference(std::vector<std::int32_t>& toks) const {
-    std::string buf;
-    for (;;) {
-      float best_score = -1e10f;
-      std::int32_t best_id = -1;
-      std::size_t best_idx = 0;
-      for (std::size_t i = 0; i + 1 < toks.size(); ++i) {
-        buf = vocab[std::size_t(toks[i])];
-        buf += vocab[std::size_t(toks[i + 1])];
-        const std::int32_t id = find(buf);
-        if (id != -1 && scores[std::size_t(id)] > best_score) {
-          best_score = scores[std::size_t(id)];
-          best_id = id;
-          best_idx = i;
-        }
-      }
-      if (best_id == -1) break;
-      toks[best_idx] = best_id;
-      toks.erase(toks.begin() + std::ptrdiff_t(best_idx) + 1);
-    }
-  }
-
- private:
   void llama2c_merge(std::vector<std::int32_t>& toks) const {
     struct symbol {
       int prev, next;
