@@ -49,7 +49,7 @@ struct ggml_tensor_desc {
   io::ggml_type type = io::ggml_type::f32;
 };
 
-inline std::optional<dtype> dtype_of_ggml(io::ggml_type t) noexcept {
+inline std::optional<dtype> ggml_element_dtype(io::ggml_type t) noexcept {
   switch (t) {
     case io::ggml_type::f32: return dtype::f32;
     case io::ggml_type::f16: return dtype::f16;
@@ -68,7 +68,7 @@ inline std::optional<dtype> dtype_of_ggml(io::ggml_type t) noexcept {
 // host buffers). Throws for quantized types and misaligned strides.
 inline tensor_view ggml_view(const ggml_tensor_desc& t, bool writable = false) {
   const std::string where = t.name.empty() ? std::string("ggml tensor") : "ggml tensor '" + std::string(t.name) + "'";
-  const auto dt = dtype_of_ggml(t.type);
+  const auto dt = ggml_element_dtype(t.type);
   if (!dt) throw_error(where, "type ", io::type_name(t.type), " is not a plain element type (quantized activations are not supported)");
   const std::size_t es = dtype_size(*dt);
   extents shape, strides;
