@@ -555,3 +555,7 @@ inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = 
 }
 
 }  // namespace sysout::attention::cuda
+
+namespace sysout::attention {
+using cuda::attend_cuda;  // next to attend_reference and attend_highway
+}  // namespace sysout::attention

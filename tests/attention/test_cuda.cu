@@ -1,0 +1,102 @@
+// CUDA backend against the scalar reference over the sweep, every variant,
+// bf16 and f16 inputs. Exits 77 (ctest: skipped) when no GPU is present.
+#include <doctest/doctest.h>
+
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "attention_cases.hpp"
+#include "sysout/attention/cuda.cuh"
+
+using namespace sysout;
+using namespace sysout::attention;
+using namespace sysout::attention::testing;
+
+namespace {
+void skip_without_gpu() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    std::printf("SKIP: no CUDA device; test_attention_cuda needs a GPU\n");
+    std::fflush(stdout);
+    std::exit(77);
+  }
+}
+struct device_memory {
+  std::vector<void*> ptrs;
+  ~device_memory() {
+    for (void* p : ptrs) cudaFree(p);
+  }
+  // Device copy of a (possibly strided) host view: the whole span it covers.
+  tensor_view copy(const tensor_view& h) {
+    if (!is_set(h)) return {};
+    std::int64_t span = 1;
+    for (int i = 0; i < h.rank(); ++i) span += (h.shape()[i] - 1) * h.strides()[i];
+    const std::size_t bytes = std::size_t(span) * h.element_size();
+    void* d = nullptr;
+    REQUIRE(cudaMalloc(&d, bytes) == cudaSuccess);
+    ptrs.push_back(d);
+    REQUIRE(cudaMemcpy(d, h.data(), bytes, cudaMemcpyHostToDevice) == cudaSuccess);
+    return tensor_view(d, h.type(), h.shape(), h.strides(), h.name());
+  }
+  void back(const tensor_view& d, tensor<float>& h) {
+    REQUIRE(cudaMemcpy(h.data(), d.data(), std::size_t(h.size()) * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+  }
+};
+}  // namespace
+
+TEST_CASE("cuda: every variant over the shape sweep matches the reference (bf16 and f16 inputs)") {
+  skip_without_gpu();
+  int checked = 0;
+  for (case_spec cs : sweep(true)) {
+    if (cs.d != cs.dv) continue;  // the CUDA kernels need dv == d (checked below)
+    for (dtype in : {dtype::bf16, dtype::f16}) {
+      cs.in = in;
+      for (variant var : all_variants) {
+        CAPTURE(cs.str());
+        CAPTURE(variant_name(var));
+        case_data cd(cs);
+        config hc = cd.make_config(var);
+        cd.run_reference(hc);
+        device_memory dm;
+        config c = hc;
+        c.extra_key = dm.copy(hc.extra_key), c.extra_value = dm.copy(hc.extra_value);
+        c.sink_logit = dm.copy(hc.sink_logit), c.value_bias = dm.copy(hc.value_bias);
+        c.scaling_factor = dm.copy(hc.scaling_factor), c.gate_logit = dm.copy(hc.gate_logit);
+        problem p;
+        p.q = dm.copy(cd.q), p.k = dm.copy(cd.k), p.v = dm.copy(cd.v), p.q_pos0 = cd.p.q_pos0;
+        p.mask = dm.copy(cd.p.mask), p.mask_add = dm.copy(cd.p.mask_add);
+        p.out = dm.copy(cd.out.view());
+        const tensor_view cols = dm.copy(cd.cols.view()), nullm = dm.copy(cd.null_mass.view());
+        attend_cuda(p, c, stats{cols, nullm});
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+        dm.back(p.out, cd.out);
+        dm.back(cols, cd.cols);
+        dm.back(nullm, cd.null_mass);
+        // bf16: P is rounded to 8 significant bits before P V (as in FlashAttention), so
+        // out carries ~2^-9 relative error per term: 1e-2 + 1e-2 |ref|. f16 keeps 11 bits: 3e-3.
+        // Column sums and null mass use the fp32 probabilities: 1e-3 + 1e-3 |ref|.
+        const double tol = in == dtype::bf16 ? 1e-2 : 3e-3;
+        expect_close(cd.out, cd.out_ref, tol, tol, "out");
+        expect_close(cd.cols, cd.cols_ref, 1e-3, 1e-3, "column sums");
+        expect_close(cd.null_mass, cd.null_ref, 1e-3, 1e-3, "null mass");
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked >= 100);
+}
+
+TEST_CASE("cuda: unsupported inputs throw before launching") {
+  skip_without_gpu();
+  case_data cd({8, 8, 32, 48, 2, 1, true, 0, 0, mask_kind::none, false, dtype::bf16});
+  device_memory dm;
+  problem p;
+  p.q = dm.copy(cd.q), p.k = dm.copy(cd.k), p.v = dm.copy(cd.v), p.out = dm.copy(cd.out.view());
+  CHECK_THROWS_WITH_AS(attend_cuda(p, config{}), doctest::Contains("dv == d"), sysout::error);
+  case_data cf({8, 8, 32, 32, 2, 1, true, 0, 0, mask_kind::none, false, dtype::f32});
+  p.q = dm.copy(cf.q), p.k = dm.copy(cf.k), p.v = dm.copy(cf.v), p.out = dm.copy(cf.out.view());
+  CHECK_THROWS_WITH_AS(attend_cuda(p, config{}), doctest::Contains("f16"), sysout::error);
+}
