@@ -217,6 +217,32 @@ TEST_CASE("massive: bad shapes and options give errors naming the shape") {
   CHECK_THROWS_AS(find_massive_activations(view(a.data(), {4, 6}), 0, "layer_out", bad), sysout::error);
 }
 
+TEST_CASE("stats: large inputs (recursive bracket selection) equal the reference; NaN-heavy data") {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> nd(0, 1);
+  for (int kind = 0; kind < 4; ++kind) {
+    const std::int64_t n = 600001;
+    std::vector<float> a(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) {
+      double x = nd(rng);
+      if (kind == 1) x = double(i % 7);                            // ties everywhere
+      if (kind == 2) x = i % 2 ? x : std::nan("");                 // half NaN: chunks go the scalar way
+      if (kind == 3) x = double(n - i) * 1e-3 + (i == 5 ? 1e9 : 0);  // sorted input + one huge value
+      a[std::size_t(i)] = float(x);
+    }
+    CAPTURE(kind);
+    const auto v = view(a.data(), {n});
+    const auto f = magnitude_statistics(v), r = magnitude_statistics(v, backend::reference);
+    CHECK(f.median_abs == r.median_abs);
+    CHECK(f.nan_count == r.nan_count);
+    CHECK(f.over_f16_count == r.over_f16_count);
+    CHECK(f.max_abs == r.max_abs);
+    const auto tf = top_magnitudes(v, 20), tr = top_magnitudes(v, 20, backend::reference);
+    REQUIRE(tf.size() == tr.size());
+    for (std::size_t i = 0; i < tf.size(); ++i) CHECK(tf[i].index == tr[i].index);
+  }
+}
+
 TEST_CASE("stats: fast path equals reference across sizes, dtypes, ties and bimodal data") {
   std::mt19937 rng(3);
   std::normal_distribution<double> nd(0, 1);
@@ -237,6 +263,7 @@ TEST_CASE("stats: fast path equals reference across sizes, dtypes, ties and bimo
         CHECK(a.median_abs == b.median_abs);
         CHECK(a.max_abs == b.max_abs);
         CHECK(a.mean_abs == doctest::Approx(b.mean_abs).epsilon(1e-4));
+        CHECK(a.nan_count == b.nan_count);
         const auto ta = top_magnitudes(c.v, 5), tb = top_magnitudes(c.v, 5, backend::reference);
         REQUIRE(ta.size() == tb.size());
         for (std::size_t i = 0; i < ta.size(); ++i) CHECK(ta[i].index == tb[i].index);

@@ -106,22 +106,27 @@ inline void abs_sum_max(const float* p, std::size_t n, float& sum, float& mx) {
   mx = m;
 }
 
-// Main pass over a chunk known to hold only finite values:
+// One pass over a chunk:
+//  sum, mx  <- sum and max of |x| (NaN/Inf make sum non-finite: the caller
+//              then discards this chunk's results and redoes it exactly)
 //  below   += #{|x| < lo}
 //  bracket <- every |x| with lo <= |x| <= hi (compressed; needs n + lanes room)
 //  rare(i, |x|) is called for every |x| >= rare_thr (expected to be rare).
 // Returns the number of values written to bracket.
 template <class Rare>
 inline std::size_t bracket_pass(const float* p, std::size_t n, float lo, float hi, float rare_thr,
-                                float* bracket, std::int64_t& below, Rare&& rare) {
+                                float* bracket, std::int64_t& below, float& sum, float& mx, Rare&& rare) {
   const hn::ScalableTag<float> d;
   const std::size_t N = hn::Lanes(d);
   const auto vlo = hn::Set(d, lo), vhi = hn::Set(d, hi), vrare = hn::Set(d, rare_thr);
   const auto one = hn::Set(d, 1.0f);
   auto cnt = hn::Zero(d);  // exact: at most n / N per lane, far below 2^24
+  auto vs = hn::Zero(d), vm = hn::Zero(d);
   std::size_t nb = 0, i = 0;
   for (; i + N <= n; i += N) {
     const auto a = hn::Abs(hn::LoadU(d, p + i));
+    vs = hn::Add(vs, a);
+    vm = hn::Max(vm, a);
     cnt = hn::Add(cnt, hn::IfThenElseZero(hn::Lt(a, vlo), one));
     const auto in = hn::And(hn::Ge(a, vlo), hn::Le(a, vhi));
     nb += hn::CompressStore(a, in, d, bracket + nb);
@@ -134,12 +139,18 @@ inline std::size_t bracket_pass(const float* p, std::size_t n, float lo, float h
     }
   }
   below += std::int64_t(hn::GetLane(hn::SumOfLanes(d, cnt)));
+  float s = hn::GetLane(hn::SumOfLanes(d, vs));
+  float m = hn::GetLane(hn::MaxOfLanes(d, vm));
   for (; i < n; ++i) {
     const float a = std::fabs(p[i]);
+    s += a;
+    m = a > m ? a : m;
     if (a < lo) ++below;
     if (a >= lo && a <= hi) bracket[nb++] = a;
     if (a >= rare_thr) rare(i, a);
   }
+  sum = s;
+  mx = m;
   return nb;
 }
 

@@ -23,6 +23,8 @@
 // counted exactly.
 #pragma once
 #include <algorithm>
+#include <bit>
+#include <utility>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -219,6 +221,50 @@ inline float float_at_or_below(double d) {
   return f;
 }
 
+// The j1-th and j2-th smallest (0-based, j1 <= j2 < n) of v[0..n) (no NaN).
+// Large inputs are narrowed first, like the main pass: a 1024-value sample
+// gives a bracket of +-3 standard deviations around the wanted rank, one
+// vectorized compress pass keeps the values inside it (~10%), and selection
+// recurses on those; a missed bracket falls back to nth_element on everything.
+inline std::pair<float, float> select_two(float* v, std::size_t n, std::size_t j1, std::size_t j2, std::uint64_t seed = 1) {
+  if (n <= 8192) {
+    std::nth_element(v, v + j1, v + n);
+    const float x = v[j1];
+    const float y = j2 == j1 ? x : *std::min_element(v + j1 + 1, v + n);
+    return {x, y};
+  }
+  constexpr std::size_t m = 1024;
+  float smp[m];
+  for (std::size_t i = 0; i < m; ++i) {
+    seed += 0x9e3779b97f4a7c15ull;
+    std::uint64_t z = (seed ^ (seed >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    smp[i] = v[(z ^ (z >> 31)) % n];
+  }
+  const double p1 = double(j1) / double(n), p2 = double(j2) / double(n);
+  const double sd = std::sqrt(double(m) * std::max(p1 * (1 - p1), 1.0 / double(m)));
+  const std::int64_t rl = std::max<std::int64_t>(0, std::int64_t(p1 * double(m) - 3 * sd) - 2);
+  const std::int64_t rh = std::min<std::int64_t>(std::int64_t(m) - 1, std::int64_t(p2 * double(m) + 3 * sd) + 2);
+  std::nth_element(smp, smp + rh, smp + m);
+  const float hi = smp[rh];
+  std::nth_element(smp, smp + rl, smp + rh);
+  const float lo = smp[rl];
+  static thread_local std::vector<float> w;
+  if (w.size() < n + 64) w.resize(n + 64);
+  std::int64_t below = 0;
+  float sum, mx;
+  const std::size_t nw = simd::bracket_pass(v, n, lo, hi, std::numeric_limits<float>::infinity(), w.data(), below,
+                                            sum, mx, [](std::size_t, float) {});
+  if (below <= std::int64_t(j1) && below + std::int64_t(nw) > std::int64_t(j2) && nw < n) {
+    std::vector<float> mine(w.begin(), w.begin() + std::ptrdiff_t(nw));  // w is reused by the recursion
+    return select_two(mine.data(), nw, j1 - std::size_t(below), j2 - std::size_t(below), seed);
+  }
+  std::nth_element(v, v + j1, v + n);
+  const float x = v[j1];
+  const float y = j2 == j1 ? x : *std::min_element(v + j1 + 1, v + n);
+  return {x, y};
+}
+
 inline std::uint64_t splitmix64(std::uint64_t& s) {
   std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -277,7 +323,8 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   float rare_thr = std::min(topk_thr, collect_above);
 
   std::vector<ranked_value> top;
-  const std::size_t trim_at = std::size_t(4 * std::max(rq.topk, 1) + 4096);
+  // Trim early: the threshold then rises to the running k-th largest within the first chunks.
+  const std::size_t trim_at = std::size_t(std::max(8 * rq.topk, 256));
   auto on_rare = [&](std::int64_t i, float a) {
     if (double(a) > rq.collect_above) {
       if (std::int64_t(r.above.size()) < rq.collect_cap)
@@ -296,24 +343,42 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   };
 
   // 2. One pass.
-  std::vector<float> bracket(std::size_t(std::min<std::int64_t>(n, 1 << 16)) + 64);
+  // Per-thread buffers, reused across calls: fresh large allocations cost page
+  // faults on every call (measured: ~15% of the detector's time).
+  static thread_local std::vector<float> bracket;
+  {
+    const double frac = lo == 0 && hi == inf ? 1.0 : 1.5 * double(2 * (std::ceil(1.5 * std::sqrt(double(sample.size()))) + 2)) / double(sample.size());
+    const std::size_t want = std::size_t(std::min<double>(double(n), frac * double(n))) + chunk_elems + 64;
+    if (bracket.size() < want) bracket.resize(want);
+  }
   std::size_t nb = 0;
   std::int64_t below = 0;
   double sum = 0;
   float mx = 0;
-  std::vector<float> scratch;
+  static thread_local std::vector<float> scratch;
   for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
     if (bracket.size() < nb + len + 64) bracket.resize(std::max(bracket.size() * 2, nb + len + 64));
+    const std::size_t nb0 = nb, above0 = r.above.size();
+    const std::int64_t below0 = below;
+    const bool complete0 = r.above_complete;
     float cs, cm;
-    simd::abs_sum_max(p, len, cs, cm);
+    nb += simd::bracket_pass(p, len, lo, hi, rare_thr, bracket.data() + nb, below, cs, cm,
+                             [&](std::size_t i, float a) { on_rare(base + std::int64_t(i), a); });
     if (std::isfinite(cs) && cm <= f16_max) {
       sum += double(cs);
       mx = std::max(mx, cm);
-      nb += simd::bracket_pass(p, len, lo, hi, rare_thr, bracket.data() + nb, below,
-                               [&](std::size_t i, float a) { on_rare(base + std::int64_t(i), a); });
       return;
     }
-    for (std::size_t i = 0; i < len; ++i) {  // exact scalar treatment of special values
+    // NaN / Inf / beyond fp16 in this chunk: undo its results and redo it exactly.
+    // (Top-k evictions it caused were by real values, which are re-pushed below.)
+    nb = nb0;
+    below = below0;
+    r.above.resize(above0);
+    r.above_complete = complete0;
+    top.erase(std::remove_if(top.begin(), top.end(),
+                             [&](const ranked_value& t) { return t.index >= base && t.index < base + std::int64_t(len); }),
+              top.end());
+    for (std::size_t i = 0; i < len; ++i) {
       const float a = std::fabs(p[i]);
       if (std::isnan(a)) {
         ++s.nan_count;
@@ -342,13 +407,8 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   if (N > 0) {
     const std::int64_t k1 = (N - 1) / 2, k2 = N / 2;
     if (below <= k1 && below + std::int64_t(nb) > k2) {
-      const std::size_t j1 = std::size_t(k1 - below), j2 = std::size_t(k2 - below);
-      std::nth_element(bracket.begin(), bracket.begin() + std::ptrdiff_t(j1), bracket.begin() + std::ptrdiff_t(nb));
-      const double a = bracket[j1];
-      const double b = j2 == j1 ? a
-                                : double(*std::min_element(bracket.begin() + std::ptrdiff_t(j1) + 1,
-                                                           bracket.begin() + std::ptrdiff_t(nb)));
-      s.median_abs = a == b ? a : (a + b) / 2;
+      const auto [a, b] = select_two(bracket.data(), nb, std::size_t(k1 - below), std::size_t(k2 - below));
+      s.median_abs = a == b ? double(a) : (double(a) + double(b)) / 2;
     } else {
       std::vector<float> all;
       all.reserve(std::size_t(N));
@@ -371,7 +431,8 @@ inline std::vector<ranked_value> collect_above_fast(const tensor_view& x, double
   std::int64_t below = 0;
   const float fthr = float_at_or_below(thr);
   for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
-    simd::bracket_pass(p, len, std::numeric_limits<float>::infinity(), -1.0f, fthr, dummy.data(), below,
+    float cs, cm;
+    simd::bracket_pass(p, len, std::numeric_limits<float>::infinity(), -1.0f, fthr, dummy.data(), below, cs, cm,
                        [&](std::size_t i, float a) {
                          if (double(a) > thr) out.push_back({double(a), base + std::int64_t(i)});
                        });
