@@ -223,13 +223,17 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
     __syncthreads();
     for (int idx = tid; idx < kBK * (D / 8); idx += kThreads) {
       const int row = idx / (D / 8), ch = idx % (D / 8);
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-      if (k0 + row < p.tk) {
-        kv = *reinterpret_cast<const uint4*>(kg + (k0 + row) * p.ks_t + ch * 8);
-        if (with_v) vv = *reinterpret_cast<const uint4*>(vg + (k0 + row) * p.vs_t + ch * 8);
-      }
+      uint4 kv = make_uint4(0, 0, 0, 0);
+      if (k0 + row < p.tk) kv = *reinterpret_cast<const uint4*>(kg + (k0 + row) * p.ks_t + ch * 8);
       *reinterpret_cast<uint4*>(Ks + row * LDQ + ch * 8) = kv;
-      if (with_v) {
+    }
+    if (with_v) {
+      // Row-fastest mapping: a warp writes 32 consecutive keys of the same
+      // columns of Vt, which keeps the transposing 2-byte stores conflict-free.
+      for (int idx = tid; idx < kBK * (D / 8); idx += kThreads) {
+        const int row = idx % kBK, ch = idx / kBK;
+        uint4 vv = make_uint4(0, 0, 0, 0);
+        if (k0 + row < p.tk) vv = *reinterpret_cast<const uint4*>(vg + (k0 + row) * p.vs_t + ch * 8);
         const T* ve = reinterpret_cast<const T*>(&vv);
 #pragma unroll
         for (int e = 0; e < 8; ++e) Vt[(ch * 8 + e) * LDV + row] = ve[e];
@@ -325,7 +329,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int e = 2 * r; e < 2 * r + 2; ++e)
-            s[nt][e] = s[nt][e] == ninf ? 0.f : 1.f / (1.f + __expf(-(s[nt][e] + p.sig_bias)));
+            s[nt][e] = s[nt][e] == ninf ? 0.f : __fdividef(1.f, 1.f + __expf(-(s[nt][e] + p.sig_bias)));
       } else if (var == variant::clipped_softmax) {
         const float k = l[r] > 0.f ? (p.clip_zeta - p.clip_gamma) / l[r] : 0.f, mm = m[r] == ninf ? 0.f : m[r];
 #pragma unroll
