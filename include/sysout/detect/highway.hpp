@@ -178,14 +178,12 @@ inline double accumulate_row(const float* row, std::size_t n, double* acc) {
   return s;
 }
 
-// Weights: colmax[j] = max(colmax[j], |row[j]|), colsum[j] += |row[j]| (f32
-// accumulators are enough for column means of a few thousand rows: relative
-// error ~ rows * 2^-24), returns (row max, row sum) through the references.
-inline void weight_row(const float* row, std::size_t n, float* colmax, double* colsum, float& rmax, double& rsum) {
+// Weights: colmax[j] = max(colmax[j], |row[j]|), colsum[j] += |row[j]| (f32:
+// the caller flushes colsum into double every few hundred rows), and the row's
+// max and sum of |w| through rmax / rsum.
+inline void weight_row(const float* row, std::size_t n, float* colmax, float* colsum, float& rmax, double& rsum) {
   const hn::ScalableTag<float> df;
-  const hn::Repartition<double, decltype(df)> dd;
-  const hn::Half<decltype(df)> dh;
-  const std::size_t N = hn::Lanes(df), Nd = hn::Lanes(dd);
+  const std::size_t N = hn::Lanes(df);
   auto m = hn::Zero(df);
   auto s = hn::Zero(df);
   std::size_t i = 0;
@@ -194,9 +192,7 @@ inline void weight_row(const float* row, std::size_t n, float* colmax, double* c
     m = hn::Max(m, a);
     s = hn::Add(s, a);
     hn::StoreU(hn::Max(hn::LoadU(df, colmax + i), a), df, colmax + i);
-    hn::StoreU(hn::Add(hn::LoadU(dd, colsum + i), hn::PromoteTo(dd, hn::LowerHalf(dh, a))), dd, colsum + i);
-    hn::StoreU(hn::Add(hn::LoadU(dd, colsum + i + Nd), hn::PromoteTo(dd, hn::UpperHalf(dh, a))), dd,
-               colsum + i + Nd);
+    hn::StoreU(hn::Add(hn::LoadU(df, colsum + i), a), df, colsum + i);
   }
   float mx = hn::GetLane(hn::MaxOfLanes(df, m));
   double sm = double(hn::GetLane(hn::SumOfLanes(df, s)));
