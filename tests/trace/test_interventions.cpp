@@ -143,3 +143,22 @@ TEST_CASE("intervention_set attaches to and detaches from a hook registry") {
   }
   CHECK(hooks.empty());  // destructor detached
 }
+
+TEST_CASE("attention intervention: strided views take the copy path and agree with the direct path") {
+  const std::int64_t H = 2, T = 3;
+  std::vector<float> p = {1, 0, 0, 0.5f, 0.5f, 0, 0.6f, 0.2f, 0.2f, 1, 0, 0, 0.7f, 0.3f, 0, 0.5f, 0.25f, 0.25f};
+  // the same tensor stored [Tk, T, H] (column-major view of [H, T, Tk])
+  std::vector<float> pc(p.size());
+  for (std::int64_t h = 0; h < H; ++h)
+    for (std::int64_t q = 0; q < T; ++q)
+      for (std::int64_t k = 0; k < T; ++k) pc[std::size_t(k * T * H + q * H + h)] = p[std::size_t((h * T + q) * T + k)];
+  attention_intervention iv;
+  iv.sink_keys = {0};
+  apply_attention_intervention(iv, 0, view(p.data(), {H, T, T}));
+  apply_attention_intervention(iv, 0, view(pc.data(), {H, T, T}, layout::col_major));
+  for (std::int64_t h = 0; h < H; ++h)
+    for (std::int64_t q = 0; q < T; ++q)
+      for (std::int64_t k = 0; k < T; ++k)
+        CHECK(pc[std::size_t(k * T * H + q * H + h)] == doctest::Approx(p[std::size_t((h * T + q) * T + k)]));
+  CHECK(p[std::size_t(2 * T + 1)] == doctest::Approx(0.5));
+}

@@ -152,25 +152,48 @@ inline std::vector<std::int64_t> apply_attention_intervention(const attention_in
   std::set<std::int64_t> keys;
   for (auto k : iv.sink_keys)
     if (k >= 0 && k < Tk) keys.insert(k);
+  // rows as f32 (copied for other dtypes / layouts, written back at the end)
+  const bool direct = probs.type() == dtype::f32 && probs.rows_contiguous();
+  std::vector<float> buf;
+  auto row = [&](std::int64_t h, std::int64_t q) -> float* {
+    if (direct) return static_cast<float*>(probs.data()) + h * probs.stride(0) + q * probs.stride(1);
+    return buf.data() + (h * T + q) * Tk;
+  };
+  if (!direct) {
+    buf.resize(std::size_t(H * T * Tk));
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t q = 0; q < T; ++q)
+        for (std::int64_t j = 0; j < Tk; ++j) buf[std::size_t((h * T + q) * Tk + j)] = float(probs.get(h, q, j));
+  }
   if (iv.detect_sinks && H > 0 && T > 0) {
     std::vector<double> recv(std::size_t(Tk), 0.0);
     for (std::int64_t h = 0; h < H; ++h)
-      for (std::int64_t q = 0; q < T; ++q)
-        for (std::int64_t j = 0; j < Tk; ++j) recv[std::size_t(j)] += probs.get(h, q, j);
+      for (std::int64_t q = 0; q < T; ++q) {
+        const float* r = row(h, q);
+        for (std::int64_t j = 0; j < Tk; ++j) recv[std::size_t(j)] += r[j];
+      }
     for (std::int64_t j = 0; j < Tk; ++j)
       if (recv[std::size_t(j)] / double(H) >= iv.sink_ratio * double(T)) keys.insert(j);
   }
   if (keys.empty()) return {};
+  std::vector<char> is_key(std::size_t(Tk), 0);
+  for (auto j : keys) is_key[std::size_t(j)] = 1;
   for (std::int64_t h = 0; h < H; ++h)
     for (std::int64_t q = 0; q < T; ++q) {
+      float* r = row(h, q);
       double rest = 0;
       for (std::int64_t j = 0; j < Tk; ++j)
-        if (!keys.count(j)) rest += probs.get(h, q, j);
-      for (auto j : keys) probs.set(0.0, h, q, j);
-      if (iv.renormalize && rest > 0)
-        for (std::int64_t j = 0; j < Tk; ++j)
-          if (!keys.count(j)) probs.set(probs.get(h, q, j) / rest, h, q, j);
+        if (!is_key[std::size_t(j)]) rest += r[j];
+      for (auto j : keys) r[j] = 0.0f;
+      if (iv.renormalize && rest > 0) {
+        const float inv = float(1.0 / rest);
+        for (std::int64_t j = 0; j < Tk; ++j) r[j] *= inv;
+      }
     }
+  if (!direct)
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t q = 0; q < T; ++q)
+        for (std::int64_t j = 0; j < Tk; ++j) probs.set(double(buf[std::size_t((h * T + q) * Tk + j)]), h, q, j);
   return {keys.begin(), keys.end()};
 }
 
