@@ -266,6 +266,7 @@ class gguf_file {
   static constexpr std::uint32_t default_alignment = 32;
   static constexpr int max_dims = 4;         // GGML_MAX_DIMS
   static constexpr int max_array_depth = 8;  // nested arrays deeper than this are rejected
+  static constexpr std::size_t max_name_bytes = 65535;  // keys (gguf.md) and tensor names
 
   explicit gguf_file(const std::filesystem::path& path) : gguf_file(mapped_file(path)) {}
   explicit gguf_file(mapped_file file) : file_(std::move(file)) { parse(); }
@@ -384,21 +385,32 @@ class gguf_file {
   }
 
  private:
-  // Reading cursor: every read is bounds-checked against the file.
+  // Reading cursor: every read is bounds-checked against the file. Messages
+  // ("<where> element <k> (<what>)") are built only when a check fails, so the
+  // 262k-string vocabularies parse without formatting a string per element.
+  static constexpr std::uint64_t no_elem = ~std::uint64_t{0};
   struct cursor {
     const mapped_file& f;
     std::uint64_t pos = 0;
     std::uint64_t remaining() const noexcept { return f.size() - pos; }
+    [[noreturn]] void fail(std::uint64_t len, const std::string& where, const char* what, std::uint64_t elem) const {
+      throw_error(f.path(), where, (elem != no_elem ? detail::concat(" element ", elem) : std::string()),
+                  (what ? detail::concat(" (", what, ")") : std::string()), ": needs ", len, " bytes at offset ",
+                  pos, " but the file has ", f.size(), " bytes (truncated or corrupt)");
+    }
     template <class T>
-    T read(const std::string& what) {
+    T read(const std::string& where, const char* what = nullptr, std::uint64_t elem = no_elem) {
+      if (!f.in_bounds(pos, sizeof(T))) fail(sizeof(T), where, what, elem);
       T v;
-      std::memcpy(&v, f.at(pos, sizeof(T), what), sizeof(T));
+      std::memcpy(&v, f.data() + pos, sizeof(T));
       pos += sizeof(T);
       return v;
     }
-    std::string_view read_string(const std::string& what) {
-      const auto n = read<std::uint64_t>(what + " (string length)");
-      const std::byte* p = f.at(pos, n, detail::concat(what, " (string of ", n, " bytes)"));
+    std::string_view read_string(const std::string& where, const char* what = nullptr,
+                                 std::uint64_t elem = no_elem) {
+      const auto n = read<std::uint64_t>(where, what ? what : "string length", elem);
+      if (!f.in_bounds(pos, n)) fail(n, where, what ? what : "string bytes", elem);
+      const std::byte* p = f.data() + pos;
       pos += n;
       return std::string_view(reinterpret_cast<const char*>(p), std::size_t(n));
     }
@@ -495,11 +507,11 @@ class gguf_file {
       case gguf_type::array: {
         if (depth >= max_array_depth)
           throw_error(path(), where, ": arrays nested deeper than ", max_array_depth, " levels");
-        const auto et_raw = c.read<std::uint32_t>(where + " (array element type)");
+        const auto et_raw = c.read<std::uint32_t>(where, "array element type");
         if (et_raw > std::uint32_t(gguf_type::f64))
           throw_error(path(), where, ": array element type id ", et_raw, " is not a GGUF value type");
         v.elem_type = gguf_type(et_raw);
-        v.count = c.read<std::uint64_t>(where + " (array count)");
+        v.count = c.read<std::uint64_t>(where, "array count");
         // Smallest encoding of one element; bounds the count before anything is allocated.
         const std::size_t fixed = gguf_scalar_size(v.elem_type);
         const std::uint64_t min_elem = fixed ? fixed : (v.elem_type == gguf_type::string ? 8 : 12);
@@ -515,11 +527,9 @@ class gguf_file {
                 throw_error(path(), where, ": bool element ", k, " is neither 0 nor 1");
           c.pos += v.count * fixed;
         } else if (v.elem_type == gguf_type::string) {
-          v.strings.reserve(std::size_t(v.count));
-          for (std::uint64_t k = 0; k < v.count; ++k)
-            v.strings.push_back(c.read_string(detail::concat(where, " element ", k)));
+          // No reserve: memory grows only with elements actually present in the file.
+          for (std::uint64_t k = 0; k < v.count; ++k) v.strings.push_back(c.read_string(where, nullptr, k));
         } else {
-          v.items.reserve(std::size_t(v.count));
           for (std::uint64_t k = 0; k < v.count; ++k) {
             const std::string w = detail::concat(where, " element ", k);
             v.items.push_back(read_value(c, gguf_type::array, w, depth + 1));
@@ -536,15 +546,15 @@ class gguf_file {
   void parse() {
     cursor c{file_};
     if (file_.size() < 4) throw_error(path(), "not a GGUF file: ", file_.size(), " bytes, too short for the magic");
-    const auto magic = c.read<std::uint32_t>("magic");
+    const auto magic = c.read<std::uint32_t>("header", "magic");
     if (magic == 0x47475546u) throw_error(path(), "big-endian GGUF files are not supported");
     if (magic != 0x46554747u) throw_error(path(), "not a GGUF file: magic is not \"GGUF\"");
-    version_ = c.read<std::uint32_t>("header (version)");
+    version_ = c.read<std::uint32_t>("header", "version");
     if (version_ == 1) throw_error(path(), "GGUF version 1 is not supported (only 2 and 3)");
     if (version_ != 2 && version_ != 3)
       throw_error(path(), "GGUF version ", version_, " is not supported (only 2 and 3)");
-    const auto n_tensors = c.read<std::uint64_t>("header (tensor count)");
-    const auto n_kv = c.read<std::uint64_t>("header (metadata count)");
+    const auto n_tensors = c.read<std::uint64_t>("header", "tensor count");
+    const auto n_kv = c.read<std::uint64_t>("header", "metadata count");
     // Each kv needs >= 13 bytes (key length, type, 1-byte value); each tensor info >= 24.
     if (n_kv > c.remaining() / 13)
       throw_error(path(), "header: metadata count ", n_kv, " cannot fit in the ", c.remaining(),
@@ -553,12 +563,15 @@ class gguf_file {
       throw_error(path(), "header: tensor count ", n_tensors, " cannot fit in the ", c.remaining(),
                   " bytes that remain (truncated or corrupt)");
 
-    kv_.reserve(std::size_t(n_kv));
+    // Reserve at most what a small header needs: the counts are not trusted yet.
+    kv_.reserve(std::size_t(std::min<std::uint64_t>(n_kv, 256)));
     for (std::uint64_t k = 0; k < n_kv; ++k) {
-      const std::string kw = detail::concat("metadata entry #", k);
-      const std::string_view key = c.read_string(kw + " (key)");
+      const std::string_view key = c.read_string("metadata entry", "key", k);
+      if (key.size() > max_name_bytes)
+        throw_error(path(), "metadata entry ", k, ": key of ", key.size(), " bytes exceeds the format's ",
+                    max_name_bytes);
       const std::string where = key_where(key);
-      const auto t_raw = c.read<std::uint32_t>(where + " (value type)");
+      const auto t_raw = c.read<std::uint32_t>(where, "value type");
       if (t_raw > std::uint32_t(gguf_type::f64))
         throw_error(path(), where, ": value type id ", t_raw, " is not a GGUF value type");
       gguf_kv kv{std::string(key), read_value(c, gguf_type(t_raw), where, 0)};
@@ -573,25 +586,28 @@ class gguf_file {
       alignment_ = std::uint32_t(a->u);
     }
 
-    tensors_.reserve(std::size_t(n_tensors));
+    tensors_.reserve(std::size_t(std::min<std::uint64_t>(n_tensors, 1024)));
     for (std::uint64_t k = 0; k < n_tensors; ++k) {
       gguf_tensor_info t;
-      t.name = std::string(c.read_string(detail::concat("tensor info #", k, " (name)")));
+      const std::string_view name = c.read_string("tensor info", "name", k);
+      if (name.size() > max_name_bytes)
+        throw_error(path(), "tensor info ", k, ": name of ", name.size(), " bytes exceeds ", max_name_bytes);
+      t.name = std::string(name);
       const std::string where = detail::concat("tensor '", t.name, "'");
-      const auto n_dims = c.read<std::uint32_t>(where + " (n_dims)");
+      const auto n_dims = c.read<std::uint32_t>(where, "n_dims");
       if (n_dims > std::uint32_t(max_dims))
         throw_error(path(), where, ": n_dims = ", n_dims, " exceeds ", max_dims);
       t.n_dims = int(n_dims);
       for (int d = 0; d < t.n_dims; ++d) {
-        const auto ne = c.read<std::uint64_t>(where + " (dims)");
+        const auto ne = c.read<std::uint64_t>(where, "dims");
         if (ne > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
           throw_error(path(), where, ": dimension ", d, " = ", ne, " overflows int64");
         t.ne[std::size_t(d)] = std::int64_t(ne);
       }
-      const auto type_raw = c.read<std::uint32_t>(where + " (type)");
+      const auto type_raw = c.read<std::uint32_t>(where, "type");
       t.type = ggml_type(type_raw);
       if (!is_known(t.type)) throw_error(path(), where, ": ", type_name(t.type), " is not a ggml type");
-      t.offset = c.read<std::uint64_t>(where + " (offset)");
+      t.offset = c.read<std::uint64_t>(where, "offset");
 
       // Element count and byte size, overflow-checked.
       std::int64_t nel = 1;

@@ -4,9 +4,9 @@
 // Readers (GGUF, safetensors) never trust a size they read from the file: they
 // check every (offset, length) against size() with in_bounds() first.
 //
-// from_bytes() wraps an owned in-memory buffer behind the same interface, so
-// the corruption tests (and callers that already hold a file in memory) run
-// the very same parsing code without touching the disk.
+// from_bytes() (owned) and borrow() (not owned) put an in-memory buffer behind
+// the same interface, so the corruption tests (and callers that already hold a
+// file in memory) run the very same parsing code without touching the disk.
 #pragma once
 #include <cerrno>
 #include <cstddef>
@@ -84,6 +84,16 @@ class mapped_file {
     f.buffer_ = std::move(bytes);
     f.data_ = f.buffer_.data();
     f.size_ = f.buffer_.size();
+    return f;
+  }
+
+  // A non-owning view of bytes the caller keeps alive (and unchanged) for the
+  // lifetime of this object and of any reader built on it.
+  static mapped_file borrow(const std::byte* data, std::size_t size, std::string name) {
+    mapped_file f;
+    f.path_ = std::move(name);
+    f.data_ = data;
+    f.size_ = size;
     return f;
   }
 
