@@ -3,8 +3,9 @@
 // sysout::highway); compile with the flags of the target you run on
 // (-march=native in sysout's own programs).
 //
-// Vectorized: f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K;
-// every other type falls back to dequantize_row_ref. Results equal the
+// Vectorized: f16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K; every
+// other type falls back to dequantize_row_ref (bf16 too: GCC vectorizes its
+// shift-only widening as well as a hand-written kernel, see bench/io_dequant). Results equal the
 // reference bit for bit: each output is an exact product or one correctly
 // rounded operation computed in the same order (see ggml_quants.hpp), which
 // tests/io/test_quants_highway.cpp checks on random blocks, on the extremes
@@ -59,17 +60,6 @@ inline void f16_row(const std::uint16_t* s, float* y, std::int64_t n) {
   for (; i + N <= n; i += N)
     hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(s + i))), df, y + i);
   for (; i < n; ++i) y[i] = f16_to_f32(s[i]);
-}
-
-inline void bf16_row(const std::uint16_t* s, float* y, std::int64_t n) {
-  const DF df;
-  const std::int64_t N = std::int64_t(hn::Lanes(df));
-  std::int64_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto w = hn::PromoteTo(DU32(), hn::LoadU(DU16(), s + i));
-    hn::StoreU(hn::BitCast(df, hn::ShiftLeft<16>(w)), df, y + i);
-  }
-  for (; i < n; ++i) y[i] = bf16_to_f32(s[i]);
 }
 
 inline void q4_0_row(const block_q4_0* x, float* y, std::int64_t nb) {
@@ -207,7 +197,7 @@ inline void q6_K_row(const block_q6_K* x, float* y, std::int64_t nb) {
 // Whether dequantize_row has a vectorized kernel for t (others use the reference).
 constexpr bool has_fast_dequantize(ggml_type t) noexcept {
   switch (t) {
-    case ggml_type::f16: case ggml_type::bf16: case ggml_type::q4_0: case ggml_type::q4_1:
+    case ggml_type::f16: case ggml_type::q4_0: case ggml_type::q4_1:
     case ggml_type::q5_0: case ggml_type::q5_1: case ggml_type::q8_0: case ggml_type::q4_k:
     case ggml_type::q5_k: case ggml_type::q6_k:
       return true;
@@ -223,7 +213,6 @@ inline void dequantize_row(ggml_type t, const void* src, float* dst, std::int64_
   namespace hq = hwy_quants;
   switch (t) {
     case ggml_type::f16: hq::f16_row(static_cast<const std::uint16_t*>(src), dst, n); return;
-    case ggml_type::bf16: hq::bf16_row(static_cast<const std::uint16_t*>(src), dst, n); return;
     case ggml_type::q4_0: hq::q4_0_row(static_cast<const block_q4_0*>(src), dst, nb); return;
     case ggml_type::q4_1: hq::q4_1_row(static_cast<const block_q4_1*>(src), dst, nb); return;
     case ggml_type::q5_0: hq::q5_row<false>(static_cast<const block_q5_0*>(src), dst, nb); return;
