@@ -106,6 +106,7 @@ struct lifecycle_report {
     int layer = -1;
     std::vector<std::int64_t> dims, tokens;              // residual stream (layer_out)
     std::vector<std::int64_t> persistent_dims;            // massive in >= half the layers that have any
+    int persistent_onset = -1;                            // first layer where a persistent dim is massive
     std::vector<std::int64_t> down_proj_in_dims;          // massive (or top, see down_proj_in_rule) at that layer
     std::string down_proj_in_rule;                        // "massive" or "top-k at massive tokens"
     bool has_weights = false;
@@ -213,6 +214,13 @@ inline lifecycle_report analyze_lifecycle(const recording& rec, const std::vecto
     E.tokens = Le.massive_tokens;
     for (const auto& [d, n] : dim_layers)
       if (2 * n >= int(layers_with_massive.size())) E.persistent_dims.push_back(d);
+    for (int l : layers_with_massive) {
+      const auto& md = R.layers[std::size_t(l)].massive_dims;
+      if (!detail::intersect(md, E.persistent_dims).empty()) {
+        E.persistent_onset = l;
+        break;
+      }
+    }
     if (const auto* b = rec.find(site::down_proj_in, E.layer)) {
       if (b->outlier_count > 0) {
         E.down_proj_in_dims = b->massive_dims();
@@ -403,6 +411,7 @@ inline void lifecycle_report::to_json(json_writer& w) const {
   w.key("emergence").begin_object();
   w.field("found", emergence.found).field("layer", emergence.layer);
   w.field("dims", emergence.dims).field("tokens", emergence.tokens).field("persistent_dims", emergence.persistent_dims);
+  w.field("persistent_onset", emergence.persistent_onset);
   w.field("down_proj_in_dims", emergence.down_proj_in_dims).field("down_proj_in_rule", emergence.down_proj_in_rule);
   w.field("has_weights", emergence.has_weights);
   w.field("weight_input_channels", emergence.weight_input_channels);
