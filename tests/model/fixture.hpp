@@ -25,6 +25,7 @@ struct logit_fixture_case {
   std::vector<int> tokens;
   std::vector<logit_fixture_pos> positions;
   std::vector<int> greedy;
+  std::vector<double> margin;  // reference's top-1 minus top-2 logit at each greedy step
 };
 
 inline std::vector<logit_fixture_case> read_logit_fixture(const std::filesystem::path& p) {
@@ -63,6 +64,11 @@ inline std::vector<logit_fixture_case> read_logit_fixture(const std::filesystem:
       c.tokens = read_ids(is);
     } else if (key == "greedy") {
       c.greedy = read_ids(is);
+    } else if (key == "margin") {
+      int n = 0;
+      is >> n;
+      c.margin.resize(static_cast<std::size_t>(n));
+      for (auto& x : c.margin) is >> x;
     } else if (key == "pos") {
       int pos = 0;
       std::string what;

@@ -47,31 +47,36 @@ inline std::size_t activation_row_bytes(activation_format f, std::int64_t n) {
 
 namespace ref {
 
-// ggml quantize_row_q8_0_ref: d = amax/127, q = round(x/d).
+// Activation rows are quantized as ggml-cpu does on x86 (AVX2/AVX-512 paths of
+// quantize_row_q8_0 / q8_1): id = 127/amax, q = round-half-even(x * id),
+// d = amax/127 stored as f16. (ggml's portable *_ref uses x * (1/d) and
+// round-half-away; the two differ by one quantum on near-ties, and a 30-layer
+// model with massive activations amplifies that into ~0.1-0.5 logit differences,
+// so we follow the code path llama.cpp actually runs here.)
 inline void quantize_row_q8_0(const float* x, io::block_q8_0* y, std::int64_t n) noexcept {
   for (std::int64_t i = 0; i < n / 32; ++i) {
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[i * 32 + j]));
-    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
     y[i].d = f32_to_f16(d);
-    for (int j = 0; j < 32; ++j) y[i].qs[j] = std::int8_t(std::lround(x[i * 32 + j] * id));
+    for (int j = 0; j < 32; ++j) y[i].qs[j] = std::int8_t(std::nearbyint(x[i * 32 + j] * id));
   }
 }
 
-// ggml quantize_row_q8_1_ref: as q8_0, plus s = d * sum(q) for the min term of q4_1/q5_1.
+// As q8_0, plus s = d * sum(q) for the min term of q4_1/q5_1.
 inline void quantize_row_q8_1(const float* x, io::block_q8_1* y, std::int64_t n) noexcept {
   for (std::int64_t i = 0; i < n / 32; ++i) {
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[i * 32 + j]));
-    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
     y[i].d = f32_to_f16(d);
     int sum = 0;
     for (int j = 0; j < 32; ++j) {
-      const int q = int(std::lround(x[i * 32 + j] * id));
+      const int q = int(std::nearbyint(x[i * 32 + j] * id));
       y[i].qs[j] = std::int8_t(q);
       sum += q;
     }
-    y[i].s = f32_to_f16(float(sum) * d);
+    y[i].s = f32_to_f16(d * float(sum));
   }
 }
 

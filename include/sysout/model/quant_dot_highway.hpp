@@ -19,6 +19,9 @@
 
 #include <cstdint>
 #include <cstring>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "sysout/io/ggml_quants.hpp"
 #include "sysout/model/quant_dot.hpp"
@@ -26,6 +29,16 @@
 namespace sysout::model::hwy_kernels {
 
 namespace hn = hwy::HWY_NAMESPACE;
+
+// Block scales are f16: one hardware conversion (F16C) instead of the portable
+// bit-twiddling f16_to_f32, which otherwise costs as much as the block's dot.
+HWY_INLINE float h2f(std::uint16_t h) noexcept {
+#if defined(__F16C__)
+  return _cvtsh_ss(h);
+#else
+  return f16_to_f32(h);
+#endif
+}
 
 inline float dot_f32(const float* a, const float* b, std::int64_t n) noexcept {
   const hn::ScalableTag<float> d;
@@ -87,7 +100,7 @@ inline float vec_dot_q4_0_q8_0(std::int64_t n, const io::block_q4_0* x, const io
     const vi16 hi = hn::Sub(widen_u8(hn::ShiftRight<4>(q)), eight);
     vi32 s = mul_acc(lo, load_i8(y[i].qs), hn::Zero(d32x8()));
     s = mul_acc(hi, load_i8(y[i].qs + 16), s);
-    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), h2f(x[i].d) * h2f(y[i].d)), acc);
   }
   return reduce(acc);
 }
@@ -101,8 +114,8 @@ inline float vec_dot_q4_1_q8_1(std::int64_t n, const io::block_q4_1* x, const io
     const auto q = hn::LoadU(du8, x[i].qs);
     vi32 s = mul_acc(widen_u8(hn::And(q, m4)), load_i8(y[i].qs), hn::Zero(d32x8()));
     s = mul_acc(widen_u8(hn::ShiftRight<4>(q)), load_i8(y[i].qs + 16), s);
-    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
-    summs += f16_to_f32(x[i].m) * f16_to_f32(y[i].s);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), h2f(x[i].d) * h2f(y[i].d)), acc);
+    summs += h2f(x[i].m) * h2f(y[i].s);
   }
   return reduce(acc) + summs;
 }
@@ -129,7 +142,7 @@ inline float vec_dot_q5_0_q8_0(std::int64_t n, const io::block_q5_0* x, const io
     const vi16 hi = hn::Sub(hn::Or(widen_u8(hn::ShiftRight<4>(q)), q5_high_bits(qh, 16)), sixteen);
     vi32 s = mul_acc(lo, load_i8(y[i].qs), hn::Zero(d32x8()));
     s = mul_acc(hi, load_i8(y[i].qs + 16), s);
-    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), h2f(x[i].d) * h2f(y[i].d)), acc);
   }
   return reduce(acc);
 }
@@ -139,7 +152,7 @@ inline float vec_dot_q8_0_q8_0(std::int64_t n, const io::block_q8_0* x, const io
   for (std::int64_t i = 0; i < n / 32; ++i) {
     vi32 s = mul_acc(load_i8(x[i].qs), load_i8(y[i].qs), hn::Zero(d32x8()));
     s = mul_acc(load_i8(x[i].qs + 16), load_i8(y[i].qs + 16), s);
-    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), s), hn::Set(df8(), h2f(x[i].d) * h2f(y[i].d)), acc);
   }
   return reduce(acc);
 }
@@ -168,8 +181,8 @@ inline float vec_dot_q4_K_q8_K(std::int64_t n, const io::block_q4_K* x, const io
       q += 32;
       q8 += 64;
     }
-    acc = hn::MulAdd(hn::ConvertTo(df8(), sumi), hn::Set(df8(), y[i].d * f16_to_f32(x[i].d)), acc);
-    mins += y[i].d * f16_to_f32(x[i].dmin) * float(summ);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), sumi), hn::Set(df8(), y[i].d * h2f(x[i].d)), acc);
+    mins += y[i].d * h2f(x[i].dmin) * float(summ);
   }
   return reduce(acc) - mins;
 }
@@ -209,12 +222,87 @@ inline float vec_dot_q6_K_q8_K(std::int64_t n, const io::block_q6_K* x, const io
       sc += 8;
       q8 += 128;
     }
-    acc = hn::MulAdd(hn::ConvertTo(df8(), sumi), hn::Set(df8(), f16_to_f32(x[i].d) * y[i].d), acc);
+    acc = hn::MulAdd(hn::ConvertTo(df8(), sumi), hn::Set(df8(), h2f(x[i].d) * y[i].d), acc);
   }
   return reduce(acc);
 }
 
 #endif  // HWY_CAP_GE256
+
+// AVX-512 VNNI (Ice Lake and later; Highway's AVX3_DL target): vpdpbusd multiplies
+// unsigned by signed bytes and accumulates 4 products per int32 lane, so a whole
+// 32-element block is one instruction, as in ggml's AVX512-VNNI / AVX-VNNI paths.
+// Highway 1.0.3 has no u8 x i8 dot op, so these use the intrinsics directly.
+#if HWY_TARGET == HWY_AVX3_DL && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define SYSOUT_MODEL_VNNI 1
+namespace vnni {
+HWY_INLINE __m256i nibbles(const std::uint8_t* qs) {  // 16 bytes -> 32 u8: [low nibbles | high nibbles]
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+HWY_INLINE __m256i load32(const std::int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+HWY_INLINE float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+// 5th bits of a q5 block as 0x10 bytes in element order.
+HWY_INLINE __m256i q5_high(const std::uint8_t* qh) {
+  std::uint32_t h;
+  std::memcpy(&h, qh, 4);
+  const __mmask32 k = __mmask32(h);
+  return _mm256_maskz_mov_epi8(k, _mm256_set1_epi8(0x10));
+}
+
+inline float q4_0(std::int64_t n, const io::block_q4_0* x, const io::block_q8_0* y) noexcept {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i a = load32(y[i].qs);
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(x[i].qs), a);
+    s = _mm256_sub_epi32(s, _mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, a));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc);
+  }
+  return hsum(acc);
+}
+inline float q4_1(std::int64_t n, const io::block_q4_1* x, const io::block_q8_1* y) noexcept {
+  __m256 acc = _mm256_setzero_ps();
+  float summs = 0.0f;
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(x[i].qs), load32(y[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc);
+    summs += h2f(x[i].m) * h2f(y[i].s);
+  }
+  return hsum(acc) + summs;
+}
+inline float q5_0(std::int64_t n, const io::block_q5_0* x, const io::block_q8_0* y) noexcept {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i a = load32(y[i].qs);
+    const __m256i w = _mm256_or_si256(nibbles(x[i].qs), q5_high(x[i].qh));
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a);
+    s = _mm256_sub_epi32(s, _mm256_dpbusd_epi32(_mm256_setzero_si256(), sixteen, a));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc);
+  }
+  return hsum(acc);
+}
+inline float q8_0(std::int64_t n, const io::block_q8_0* x, const io::block_q8_0* y) noexcept {
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i w = load32(x[i].qs), a = load32(y[i].qs);
+    // |w| (unsigned) times a with w's sign moved onto it: same products, u8 x s8.
+    const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc);
+  }
+  return hsum(acc);
+}
+}  // namespace vnni
+#else
+#define SYSOUT_MODEL_VNNI 0
+#endif
 
 // Activation quantization is O(n) per row against O(rows * n) dots; the scalar
 // reference is used as is (it is also what makes the dots bit-comparable).
@@ -226,11 +314,18 @@ inline float vec_dot(ggml_type t, std::int64_t n, const void* w, const void* a, 
   switch (t) {
     case ggml_type::f32: return dot_f32(static_cast<const float*>(w), static_cast<const float*>(a), n);
     case ggml_type::f16: return dot_f16_f32(static_cast<const std::uint16_t*>(w), static_cast<const float*>(a), n);
-#if HWY_CAP_GE256
+#if SYSOUT_MODEL_VNNI
+    case ggml_type::q4_0: return vnni::q4_0(n, static_cast<const io::block_q4_0*>(w), static_cast<const io::block_q8_0*>(a));
+    case ggml_type::q4_1: return vnni::q4_1(n, static_cast<const io::block_q4_1*>(w), static_cast<const io::block_q8_1*>(a));
+    case ggml_type::q5_0: return vnni::q5_0(n, static_cast<const io::block_q5_0*>(w), static_cast<const io::block_q8_0*>(a));
+    case ggml_type::q8_0: return vnni::q8_0(n, static_cast<const io::block_q8_0*>(w), static_cast<const io::block_q8_0*>(a));
+#elif HWY_CAP_GE256
     case ggml_type::q4_0: return vec_dot_q4_0_q8_0(n, static_cast<const io::block_q4_0*>(w), static_cast<const io::block_q8_0*>(a));
     case ggml_type::q4_1: return vec_dot_q4_1_q8_1(n, static_cast<const io::block_q4_1*>(w), static_cast<const io::block_q8_1*>(a));
     case ggml_type::q5_0: return vec_dot_q5_0_q8_0(n, static_cast<const io::block_q5_0*>(w), static_cast<const io::block_q8_0*>(a));
     case ggml_type::q8_0: return vec_dot_q8_0_q8_0(n, static_cast<const io::block_q8_0*>(w), static_cast<const io::block_q8_0*>(a));
+#endif
+#if HWY_CAP_GE256
     case ggml_type::q4_k: return vec_dot_q4_K_q8_K(n, static_cast<const io::block_q4_K*>(w), static_cast<const io::block_q8_K*>(a));
     case ggml_type::q6_k: return vec_dot_q6_K_q8_K(n, static_cast<const io::block_q6_K*>(w), static_cast<const io::block_q8_K*>(a));
 #endif
