@@ -621,7 +621,9 @@ class gguf_file {
       if (t.ne[0] % bs != 0)
         throw_error(path(), where, ": ne[0] = ", t.ne[0], " is not a multiple of the ", type_name(t.type),
                     " block size ", bs);
-      const std::int64_t row_bytes = (t.ne[0] / bs) * type_size(t.type);  // <= 36 * ne0 / 1: no overflow
+      if (t.ne[0] / bs > std::numeric_limits<std::int64_t>::max() / type_size(t.type))
+        throw_error(path(), where, ": shape ", t.ne_str(), " overflows int64 bytes");
+      const std::int64_t row_bytes = (t.ne[0] / bs) * type_size(t.type);
       const std::int64_t rows = nel == 0 ? 0 : nel / t.ne[0];
       if (rows != 0 && row_bytes > std::numeric_limits<std::int64_t>::max() / rows)
         throw_error(path(), where, ": shape ", t.ne_str(), " overflows int64 bytes");
