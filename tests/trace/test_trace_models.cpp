@@ -16,11 +16,8 @@
 #include "sysout/trace.hpp"
 #include "test_support.hpp"
 
-#if __has_include("sysout/model/load_gguf.hpp")
 #include "sysout/model/load_gguf.hpp"
 #include "sysout/model/tokenizer_gguf.hpp"
-#define SYSOUT_TEST_HAVE_GGUF 1
-#endif
 
 using namespace sysout;
 using namespace sysout::trace;
@@ -157,7 +154,6 @@ TEST_CASE("stories260K: the cb_eval adapter on the model's own tensors in ggml l
   }
 }
 
-#ifdef SYSOUT_TEST_HAVE_GGUF
 TEST_CASE("SmolLM2-135M: massive activations exist and are located, with their lifecycle") {
   SYSOUT_REQUIRE_MODEL(path, "SmolLM2-135M-Instruct.Q4_1.gguf");
   const auto m = model::load_gguf(path);
@@ -215,4 +211,3 @@ TEST_CASE("SmolLM2-135M: massive activations exist and are located, with their l
   CHECK(z > base + 2.0);
   CHECK(std::fabs(mn - base) < 0.1);
 }
-#endif

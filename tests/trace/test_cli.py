@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Tests of the `sysout` example program (examples/sysout): help, clear errors
+with no partial output, and the JSON/NPY it writes read back by Python's json
+and numpy. Usage: test_cli.py <path to sysout binary> <repo root>.
+
+Exit status: 0 pass, 1 fail, 77 skipped (numpy missing: the NPY checks need it).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+exe, root = sys.argv[1], sys.argv[2]
+os.chdir(root)
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(*args):
+    p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+rc, out, _ = run("--help")
+check(rc == 0 and "lifecycle" in out and "existence_validation" in out, "sysout --help lists the commands")
+for cmd in ["existence", "positions", "lifecycle", "intervene", "existence_validation", "tokens_analysis",
+            "intervention_analysis", "top_activation_magnitude", "self_attention", "all"]:
+    rc, out, _ = run(cmd, "--help")
+    check(rc == 0 and ("usage: sysout " + cmd) in out, cmd + " --help")
+
+with tempfile.TemporaryDirectory() as tmp:
+    o = os.path.join(tmp, "out")
+    rc, _, err = run("existence", "--bogus", "--out", o)
+    check(rc == 2 and "unknown option '--bogus'" in err, "unknown flag is a usage error: " + err.strip())
+    check(not os.path.exists(o), "no output folder after a usage error")
+    rc, _, err = run("existence", "--ctx", "abc", "--out", o)
+    check(rc == 2 and "--ctx expects an integer" in err, "bad --ctx value: " + err.strip())
+    rc, _, err = run("frobnicate")
+    check(rc == 2 and "unknown command" in err, "unknown command")
+    rc, _, err = run("existence", "--model", os.path.join(tmp, "missing.gguf"), "--out", o)
+    check(rc == 1 and "model not found" in err and "missing.gguf" in err, "missing model: " + err.strip())
+    check(not os.path.exists(o) or os.listdir(o) == [], "no partial files after a failed run")
+
+    stories = "../shared/models/stories260K.bin"
+    if not os.path.exists(stories):
+        print("SKIP: stories260K.bin absent")
+        sys.exit(77 if not failures else 1)
+    rc, out, err = run("existence", "--model", stories, "--out", o, "--sentence", "Once upon a time, there was a girl.")
+    check(rc == 0, "existence on stories260K: " + err[-400:])
+    check("layer_out    : layers none" in out, "stories260K has no massive activations at layer_out")
+    ex = json.load(open(os.path.join(o, "existence.json")))
+    L, T = ex["n_layers"], len(ex["ids"])
+    check(L == 5, "stories260K has 5 layers in the JSON")
+    check(all(not l["layer_out"]["outliers"] for l in ex["layers"]), "no outliers listed in the JSON")
+    check(not any(n.startswith(".sysout-staging") for n in os.listdir(o)), "staging folder removed")
+    rc, out, err = run("lifecycle", "--model", stories, "--out", o)
+    check(rc == 0 and "no massive activation" in out, "lifecycle on stories260K: " + out[-300:] + err[-300:])
+    lc = json.load(open(os.path.join(o, "lifecycle.json")))
+    check(lc["report"]["emergence"]["found"] is False, "lifecycle JSON: no emergence")
+
+    try:
+        import numpy as np
+    except ImportError:
+        print("SKIP: numpy is not installed; NPY files not checked")
+        sys.exit(1 if failures else 77)
+
+    top = np.load(os.path.join(o, "top_magnitudes.npy"))
+    check(top.shape == (L, 2, 4) and top.dtype == np.float32, "top_magnitudes.npy shape %s" % (top.shape,))
+    check(np.all(np.isfinite(top)) and np.all(top[:, :, 0] >= top[:, :, 1]), "top-1 >= top-2")
+    check(float(top[:, 0, 0].max()) < 100, "stories260K top |h| < 100")
+    recv = np.load(os.path.join(o, "attention_received.npy"))
+    check(recv.shape == (L, T), "attention_received.npy shape %s" % (recv.shape,))
+    check(np.allclose(recv.sum(axis=1), T, rtol=1e-3), "attention received sums to the number of queries")
+    curves = np.load(os.path.join(o, "lifecycle_curves.npy"))
+    check(curves.shape == (L, len(lc["npy_columns"])), "lifecycle_curves.npy shape")
+    peak = ex["peak_layer"]
+    h = np.load(os.path.join(o, "layer_out_L%d.npy" % peak))
+    check(h.shape == (T, 64), "layer_out npy shape %s" % (h.shape,))
+    check(abs(float(np.abs(h).max()) - ex["layers"][peak]["layer_out"]["stats"]["max_abs"]) < 1e-3,
+          "NPY max |h| equals the JSON's")
+
+    smol = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    if os.path.exists(smol):
+        o2 = os.path.join(tmp, "smol")
+        rc, out, err = run("existence", "--model", smol, "--out", o2, "--no-plots")
+        check(rc == 0, "existence on SmolLM2: " + err[-400:])
+        ex = json.load(open(os.path.join(o2, "existence.json")))
+        peak = ex["peak_layer"]
+        h = np.load(os.path.join(o2, "layer_out_L%d.npy" % peak))
+        t0 = ex["layers"][peak]["layer_out"]["top"][0]
+        check(abs(h[t0["token"], t0["dim"]] - t0["value"]) < 1e-2, "SmolLM2 NPY holds the top entry of the JSON")
+        med = float(np.median(np.abs(h)))
+        print("SmolLM2: peak layer %d, max |h| %.1f, median %.3f" % (peak, np.abs(h).max(), med))
+        check(np.abs(h).max() > 100 and np.abs(h).max() > 1000 * med, "SmolLM2 has massive activations in the NPY")
+    else:
+        print("SKIP (part): SmolLM2 absent")
+
+print("FAILED: %d" % len(failures) if failures else "all CLI checks passed")
+sys.exit(1 if failures else 0)
