@@ -15,6 +15,7 @@ THREADS=${THREADS:-2}
 MAX_TOKENS=${MAX_TOKENS:-1024}
 CTX=${CTX:-256}
 SAMPLES=${SAMPLES:-16}
+LAYER_TOKENS=${LAYER_TOKENS:-256}   # perplexity budget of each per-layer intervention
 if [ ! -x "$BUILD/examples/sysout/sysout" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
@@ -41,9 +42,10 @@ for entry in "${models[@]}"; do
   "$SYSOUT" top_activation_magnitude "${common[@]}" --samples "$SAMPLES" > "$out/top_activation_magnitude.txt"
   "$SYSOUT" existence_validation "${common[@]}" --samples "$SAMPLES" --ctx 128 > "$out/existence_validation.txt"
   "$SYSOUT" tokens_analysis "${common[@]}" --samples "$SAMPLES" --ctx 128 > "$out/tokens_analysis.txt"
+  "$SYSOUT" intervention_analysis "${common[@]}" --ctx "$CTX" --max-tokens "$LAYER_TOKENS" > "$out/intervention_analysis.txt"
   # figures for the page
   for f in existence_top3 lifecycle_magnitude lifecycle_contributions lifecycle_sinks lifecycle_value_norms intervene \
-           top_activation_magnitude existence_validation weight_outliers; do
+           top_activation_magnitude existence_validation weight_outliers intervention_analysis; do
     [ -f "$out/$f.png" ] && cp "$out/$f.png" "docs/img/${key}_$f.png"
   done
   for f in "$out"/landscape_layer_out_L*.png "$out"/attention_L*.png; do

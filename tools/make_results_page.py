@@ -138,6 +138,8 @@ for e in entries:
     w("`sysout existence_validation`:\n\n```text\n%s\n```\n" % text(key, "existence_validation.txt"))
     w(img(key, "existence_validation.png", "existence validation"))
     w("`sysout tokens_analysis`:\n\n```text\n%s\n```\n" % text(key, "tokens_analysis.txt"))
+    w("`sysout intervention_analysis` (one layer at a time):\n\n```text\n%s\n```\n" % text(key, "intervention_analysis.txt"))
+    w(img(key, "intervention_analysis.png", "intervention analysis"))
 
 tmp = out_md + ".tmp"
 with open(tmp, "w") as f:

@@ -21,6 +21,7 @@
 #include "sysout/model/forward.hpp"
 #include "sysout/model/load_gguf.hpp"
 #include "sysout/model/load_llama2c.hpp"
+#include "sysout/model/load_safetensors.hpp"
 #include "sysout/model/matmul.hpp"
 #include "sysout/model/tokenizer.hpp"
 #include "sysout/model/tokenizer_gguf.hpp"
@@ -51,10 +52,28 @@ inline loaded_model load_model(const options& o) {
   const fs::path p(lm.path);
   if (!fs::exists(p))
     throw_error(lm.path, "model not found", o.model.empty() ? " (the default; fetch it with tools/fetch_models.py or pass --model)" : "");
-  if (fs::is_directory(p))
-    throw_error(lm.path, "safetensors folders (GPT-2) are not supported by this build of the sysout example yet; pass a GGUF or llama2.c .bin file");
   const auto ext = p.extension().string();
-  if (ext == ".gguf") {
+  if (fs::is_directory(p) || ext == ".safetensors") {
+    // Hugging Face checkpoint: model.safetensors + config.json; GPT-2's byte-level
+    // BPE from vocab.json + merges.txt (or OpenAI's encoder.json + vocab.bpe).
+    lm.m = model::load_hf_safetensors(p);
+    const fs::path dir = fs::is_directory(p) ? p : p.parent_path();
+    fs::path enc, bpe;
+    for (auto [a, b] : {std::pair{"vocab.json", "merges.txt"}, std::pair{"encoder.json", "vocab.bpe"}})
+      if (fs::exists(dir / a) && fs::exists(dir / b)) {
+        enc = dir / a;
+        bpe = dir / b;
+        break;
+      }
+    if (enc.empty() && lm.m.cfg.architecture == model::arch::gpt2 && lm.m.cfg.vocab_size == 50257 &&
+        fs::exists("../shared/models/gpt2_encoder.json")) {
+      enc = "../shared/models/gpt2_encoder.json";  // OpenAI's GPT-2 vocabulary (the same for every GPT-2 size)
+      bpe = "../shared/models/gpt2_vocab.bpe";
+    }
+    if (enc.empty())
+      throw_error(lm.path, "no tokenizer found next to the checkpoint (vocab.json + merges.txt, or encoder.json + vocab.bpe)");
+    lm.tok = sysout::load_gpt2_tokenizer(enc, bpe);
+  } else if (ext == ".gguf") {
     lm.m = model::load_gguf(p);
     lm.tok = sysout::tokenizer_from_gguf(p);
   } else if (ext == ".bin") {
@@ -73,7 +92,7 @@ inline loaded_model load_model(const options& o) {
     lm.tok = sysout::load_llama2c_tokenizer(tp, lm.m.cfg.vocab_size);
     if (lm.m.cfg.bos_id < 0) lm.m.cfg.bos_id = 1;  // run.c prepends token 1
   } else {
-    throw_error(lm.path, "unknown model format '", ext, "' (expected .gguf or llama2.c .bin)");
+    throw_error(lm.path, "unknown model format '", ext, "' (expected .gguf, llama2.c .bin, or a safetensors folder)");
   }
   lm.name = p.stem().string();
   if (lm.m.cfg.name.empty()) lm.m.cfg.name = lm.name;

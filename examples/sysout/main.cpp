@@ -577,17 +577,24 @@ void cmd_intervene(context& c, const tr::lifecycle_report* lc_in) {
   tr::lifecycle_report lc = lc_in ? *lc_in : lifecycle_analysis(c, nullptr);
   const auto ids = corpus_tokens(c, std::size_t(c.o.max_tokens) * 8 + 4096);
   const tr::site at = intervention_site(c.o);
+  // Sun et al. intervene where the massive activations appear: by default the
+  // emergence layer and the layer where the persistent dims appear (the same
+  // layer in most models), with the massive dims of those layers; --layers
+  // picks other layers (all their massive dims).
   std::vector<int> layers = c.o.layers;
-  if (layers.empty() && lc.emergence.found) layers = {lc.emergence.layer};
-  // Sun et al. intervene where the massive activations appear: the emergence
-  // layer's massive dims (or the layers given, with every massive dim there).
-  std::vector<std::int64_t> dims = at == tr::site::layer_out ? lc.emergence.dims : lc.emergence.down_proj_in_dims;
-  if (!c.o.layers.empty()) {
+  if (layers.empty() && lc.emergence.found) {
+    layers = {lc.emergence.layer};
+    if (lc.emergence.persistent_onset >= 0 && lc.emergence.persistent_onset != lc.emergence.layer)
+      layers.push_back(lc.emergence.persistent_onset);
+  }
+  std::vector<std::int64_t> dims;
+  if (at == tr::site::layer_out) {
     std::set<std::int64_t> ds;
     for (int l : layers)
-      if (l >= 0 && l < int(lc.layers.size()))
-        for (auto d : (at == tr::site::layer_out ? lc.layers[std::size_t(l)].massive_dims : std::vector<std::int64_t>{})) ds.insert(d);
-    if (at == tr::site::layer_out) dims.assign(ds.begin(), ds.end());
+      if (l >= 0 && l < int(lc.layers.size())) ds.insert(lc.layers[std::size_t(l)].massive_dims.begin(), lc.layers[std::size_t(l)].massive_dims.end());
+    dims.assign(ds.begin(), ds.end());
+  } else {
+    dims = lc.emergence.down_proj_in_dims;
   }
   std::vector<condition> cs;
   progress("intervene: %zu corpus tokens (budget %d), windows of %d\n", ids.size(), c.o.max_tokens, c.o.ctx);
