@@ -250,7 +250,7 @@ inline std::pair<float, float> select_two(float* v, std::size_t n, std::size_t j
   std::nth_element(smp, smp + rl, smp + rh);
   const float lo = smp[rl];
   static thread_local std::vector<float> w;
-  if (w.size() < n + 64) w.resize(n + 64);
+  if (w.size() < n + 256) w.resize(n + 256);
   std::int64_t below = 0;
   float sum, mx;
   const std::size_t nw = simd::bracket_pass(v, n, lo, hi, std::numeric_limits<float>::infinity(), w.data(), below,
@@ -348,7 +348,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   static thread_local std::vector<float> bracket;
   {
     const double frac = lo == 0 && hi == inf ? 1.0 : 1.5 * double(2 * (std::ceil(1.5 * std::sqrt(double(sample.size()))) + 2)) / double(sample.size());
-    const std::size_t want = std::size_t(std::min<double>(double(n), frac * double(n))) + chunk_elems + 64;
+    const std::size_t want = std::size_t(std::min<double>(double(n), frac * double(n))) + chunk_elems + 256;
     if (bracket.size() < want) bracket.resize(want);
   }
   std::size_t nb = 0;
@@ -357,7 +357,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   float mx = 0;
   static thread_local std::vector<float> scratch;
   for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
-    if (bracket.size() < nb + len + 64) bracket.resize(std::max(bracket.size() * 2, nb + len + 64));
+    if (bracket.size() < nb + len + 256) bracket.resize(std::max(bracket.size() * 2, nb + len + 256));
     const std::size_t nb0 = nb, above0 = r.above.size();
     const std::int64_t below0 = below;
     const bool complete0 = r.above_complete;
@@ -427,7 +427,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
 // Every |x| > thr (strict) with its flat index, in increasing index order.
 inline std::vector<ranked_value> collect_above_fast(const tensor_view& x, double thr) {
   std::vector<ranked_value> out;
-  std::vector<float> scratch, dummy(chunk_elems + 64);
+  std::vector<float> scratch, dummy(chunk_elems + 256);
   std::int64_t below = 0;
   const float fthr = float_at_or_below(thr);
   for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {

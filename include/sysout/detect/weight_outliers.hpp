@@ -235,7 +235,7 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
       if (fast && !special) {  // vectorized test, scalar push for the rare hits
         static thread_local std::vector<float> dummy;
-        dummy.resize(std::size_t(C) + 64);
+        dummy.resize(std::size_t(C) + 256);
         std::int64_t below = 0;
         float cs, cm;
         simd::bracket_pass(p, std::size_t(C), std::numeric_limits<float>::infinity(), -1.0f,
