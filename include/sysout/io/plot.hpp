@@ -56,6 +56,7 @@ struct heatmap {
   std::vector<double> values;  // row-major [rows, cols]; row 0 is drawn at the top
   std::vector<std::string> row_labels, col_labels;  // optional tick labels (tokens)
   bool logscale = false;
+  double cb_min = 0, cb_max = 0;  // colour range; cb_min == cb_max: automatic (attention: 0..1)
 };
 
 struct landscape {
@@ -231,6 +232,7 @@ inline plot_result write_heatmap(const std::string& stem, const heatmap& h, int 
   body << "set yrange [" << h.rows - 0.5 << ":-0.5]\nset xrange [-0.5:" << h.cols - 0.5 << "]\n";
   body << "set palette rgbformulae 30,31,32\nset view map\n";
   if (h.logscale) body << "set logscale cb\n";
+  if (h.cb_max > h.cb_min) body << "set cbrange [" << h.cb_min << ":" << h.cb_max << "]\n";
   body << detail::tick_labels("xtics rotate by 60 right", h.col_labels) << detail::tick_labels("ytics", h.row_labels);
   body << "plot " << detail::gp_quote(std::filesystem::path(data).filename().string())
        << " matrix with image notitle\n";
@@ -253,6 +255,7 @@ inline plot_result write_heatmap_grid(const std::string& stem, const std::string
   columns = std::max(1, std::min(columns, n));
   const int rows = (n + columns - 1) / columns;
   body << "set palette rgbformulae 30,31,32\nunset colorbox\nset tics font ',7'\n";
+  if (maps[0].cb_max > maps[0].cb_min) body << "set cbrange [" << maps[0].cb_min << ":" << maps[0].cb_max << "]\n";
   body << "set multiplot layout " << rows << "," << columns << " title " << detail::gp_quote(title) << "\n";
   const std::string dname = detail::gp_quote(std::filesystem::path(data).filename().string());
   for (int i = 0; i < n; ++i) {
