@@ -232,3 +232,43 @@ TEST_CASE("json_writer: output parses back with python's json module") {
   CHECK(std::system(cmd.c_str()) == 0);
   fs::remove_all(d);
 }
+
+#include "sysout/detect.hpp"
+
+TEST_CASE("json: every detector report serializes to JSON that python parses, Inf/NaN as null") {
+  using namespace sysout::detect;
+  std::vector<float> h(64 * 32, 0.5f);
+  h[3] = 5000.0f;
+  h[70] = INFINITY;
+  h[71] = NAN;
+  const auto mr = find_massive_activations(view(h.data(), {64, 32}), 2, "layer_out");
+  std::vector<float> p(2 * 4 * 4, 0.25f);
+  const auto ar = find_attention_sinks(view(p.data(), {2, 4, 4}), 2);
+  const auto wr = find_weight_outliers(view(h.data(), {32, 64}));
+  const auto cr = attention_activation_consistency(ar, mr);
+  json_writer w(2);
+  w.begin_object();
+  w.key("massive").value(mr);
+  w.key("attention").value(ar);
+  w.key("weights").value(wr);
+  w.key("consistency").value(cr);
+  token_category_counts tc;
+  tc.add(classify_token(".", 3));
+  w.key("categories").value(tc);
+  w.end_object();
+  REQUIRE(w.complete());
+  CHECK(w.str().find("\"massive_dims\"") != std::string::npos);
+  if (std::system("python3 -c \"import json\" > /dev/null 2>&1") != 0) {
+    MESSAGE("skipped the python parse: python3 is not available");
+    return;
+  }
+  const auto d = tmp_dir();
+  w.save((d / "r.json").string());
+  const std::string cmd =
+      "python3 -c \"import json,sys; o=json.load(open(sys.argv[1])); m=o['massive']; "
+      "assert m['massive_tokens']==[0,2] and m['stats']['inf_count']==1 and m['stats']['nan_count']==1, m; "
+      "assert any(x['value'] is None for x in m['outliers']); assert o['categories']['delimiter']==1\" " +
+      (d / "r.json").string();
+  CHECK(std::system(cmd.c_str()) == 0);
+  fs::remove_all(d);
+}
