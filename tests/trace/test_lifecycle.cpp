@@ -104,6 +104,9 @@ TEST_CASE("lifecycle: planted emergence, spread and disappearance are located") 
   CHECK(R.emergence.input_match == 1.0);
   CHECK(R.emergence.output_match == 1.0);
   CHECK(R.emergence.producer == "mlp_out");
+  REQUIRE(R.weight_matches.size() == 1);  // only the emergence layer has a massive down_proj input
+  CHECK(R.weight_matches[0].layer == s.emerge);
+  CHECK(R.weight_matches[0].input_match == 1.0);
   // layers before emergence and after cancellation have none
   for (int l = 0; l < s.L; ++l)
     CHECK_MESSAGE((R.layers[std::size_t(l)].massive_count > 0) == (l >= s.emerge && l < s.cancel), "layer " << l);

@@ -57,6 +57,19 @@ struct down_proj_channels {
   std::vector<double> input_ratio;  // max/mean of the ranked input channels, same order (optional)
 };
 
+// Weight <-> activation match at one layer whose down_proj input carries
+// massive activations (An et al. report 100%).
+struct weight_match {
+  int layer = -1;
+  std::vector<std::int64_t> down_proj_in_dims;       // massive dims at the MLP input
+  std::vector<std::int64_t> residual_dims;           // massive dims at layer_out
+  std::vector<std::int64_t> weight_input_channels;   // top-n input channels of that layer's down_proj
+  std::vector<std::int64_t> weight_output_channels;  // top-n output channels
+  std::vector<std::int64_t> matched_input, matched_output;
+  double input_match = std::numeric_limits<double>::quiet_NaN();
+  double output_match = std::numeric_limits<double>::quiet_NaN();
+};
+
 struct lifecycle_layer {
   int layer = 0;
   double top1 = 0, top2 = 0, top3 = 0;  // top |h| of layer_out
@@ -100,6 +113,7 @@ struct lifecycle_report {
   lifecycle_options options;
   std::vector<lifecycle_layer> layers;
   std::vector<massive_pair> pairs;
+  std::vector<weight_match> weight_matches;  // every layer with massive down_proj input and weights given
 
   struct emergence_t {
     bool found = false;
@@ -235,6 +249,23 @@ inline lifecycle_report analyze_lifecycle(const recording& rec, const std::vecto
         E.down_proj_in_rule = "top-k at massive tokens";
       }
     }
+    for (const auto& w : weights) {
+      if (w.layer < 0 || w.layer >= L) continue;
+      const auto* b = rec.find(site::down_proj_in, w.layer);
+      if (!b || b->outlier_count == 0) continue;
+      weight_match m;
+      m.layer = w.layer;
+      m.down_proj_in_dims = b->massive_dims();
+      m.residual_dims = R.layers[std::size_t(w.layer)].massive_dims;
+      m.weight_input_channels = detail::top_n(w.input_ranking, opt.weight_top_n);
+      m.weight_output_channels = detail::top_n(w.output_ranking, opt.weight_top_n);
+      m.matched_input = detail::intersect(m.down_proj_in_dims, m.weight_input_channels);
+      m.matched_output = detail::intersect(m.residual_dims, m.weight_output_channels);
+      m.input_match = double(m.matched_input.size()) / double(m.down_proj_in_dims.size());
+      if (!m.residual_dims.empty()) m.output_match = double(m.matched_output.size()) / double(m.residual_dims.size());
+      R.weight_matches.push_back(std::move(m));
+    }
+    std::sort(R.weight_matches.begin(), R.weight_matches.end(), [](const auto& a, const auto& b) { return a.layer < b.layer; });
     for (const auto& w : weights) {
       if (w.layer != E.layer) continue;
       E.has_weights = true;
@@ -420,6 +451,16 @@ inline void lifecycle_report::to_json(json_writer& w) const {
   w.field("input_match", emergence.input_match).field("output_match", emergence.output_match);
   w.field("producer", emergence.producer);
   w.end_object();
+  w.key("weight_matches").begin_array();
+  for (const auto& m : weight_matches) {
+    w.begin_object();
+    w.field("layer", m.layer).field("down_proj_in_dims", m.down_proj_in_dims).field("residual_dims", m.residual_dims);
+    w.field("weight_input_channels", m.weight_input_channels).field("weight_output_channels", m.weight_output_channels);
+    w.field("matched_input", m.matched_input).field("matched_output", m.matched_output);
+    w.field("input_match", m.input_match).field("output_match", m.output_match);
+    w.end_object();
+  }
+  w.end_array();
   w.key("pairs").begin_array();
   for (const auto& p : pairs) {
     w.begin_object();
