@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -25,14 +26,14 @@ namespace sysout::model {
 class thread_pool {
  public:
   explicit thread_pool(int n_threads = 1) : n_(n_threads < 1 ? 1 : n_threads) {
-    for (int t = 1; t < n_; ++t) workers_.emplace_back([this, t] { worker(t); });
+    for (int t = 1; t < n_; ++t) workers_.emplace_back([this] { worker(); });
   }
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
   ~thread_pool() {
     {
       std::lock_guard<std::mutex> lk(mu_);
-      stop_.store(true, std::memory_order_release);
+      stop_ = true;
       gen_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
@@ -43,54 +44,68 @@ class thread_pool {
 
   // Runs f(i) for every i in [0, n); items are handed out dynamically in
   // chunks so threads that finish early take more. Blocks until all are done.
+  // The caller works too and never waits for a worker that has not started:
+  // on a loaded machine a descheduled worker must not stall the forward pass.
   void parallel_for(std::int64_t n, const std::function<void(std::int64_t)>& f, std::int64_t chunk = 1) {
     if (n <= 0) return;
     if (n_ == 1 || n <= chunk) {
       for (std::int64_t i = 0; i < n; ++i) f(i);
       return;
     }
-    job_ = &f;
-    job_n_ = n;
-    job_chunk_ = chunk < 1 ? 1 : chunk;
-    next_.store(0, std::memory_order_relaxed);
-    pending_.store(n_ - 1, std::memory_order_relaxed);
+    auto j = std::make_shared<job>();
+    j->f = &f;
+    j->n = n;
+    j->chunk = chunk < 1 ? 1 : chunk;
     {
       std::lock_guard<std::mutex> lk(mu_);
+      job_ = j;
       gen_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
-    run_items();
-    while (pending_.load(std::memory_order_acquire) != 0) SYSOUT_CPU_RELAX();
-    job_ = nullptr;
+    j->run();
+    // Every item is claimed; wait for those a worker claimed to finish.
+    while (j->active.load(std::memory_order_acquire) != 0) SYSOUT_CPU_RELAX();
   }
 
  private:
-  void run_items() {
-    const auto& f = *job_;
-    for (;;) {
-      const std::int64_t b = next_.fetch_add(job_chunk_, std::memory_order_relaxed);
-      if (b >= job_n_) break;
-      const std::int64_t e = b + job_chunk_ < job_n_ ? b + job_chunk_ : job_n_;
-      for (std::int64_t i = b; i < e; ++i) f(i);
+  struct job {
+    const std::function<void(std::int64_t)>* f = nullptr;
+    std::int64_t n = 0, chunk = 1;
+    std::atomic<std::int64_t> next{0};
+    std::atomic<int> active{0};  // workers inside run()
+    void run() {
+      for (;;) {
+        const std::int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
+        if (b >= n) break;
+        const std::int64_t e = b + chunk < n ? b + chunk : n;
+        for (std::int64_t i = b; i < e; ++i) (*f)(i);
+      }
     }
-  }
-  void worker(int) {
+  };
+
+  void worker() {
     std::uint64_t seen = 0;
     for (;;) {
-      // Spin a while (the next parallel_for usually comes within microseconds), then sleep.
+      // Spin briefly (the next parallel_for usually comes within microseconds), then sleep.
       int spins = 0;
-      while (gen_.load(std::memory_order_acquire) == seen && spins < 200000) {
+      while (gen_.load(std::memory_order_acquire) == seen && spins < 20000) {
         SYSOUT_CPU_RELAX();
         ++spins;
       }
-      if (gen_.load(std::memory_order_acquire) == seen) {
+      std::shared_ptr<job> j;
+      {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+        seen = gen_.load(std::memory_order_acquire);
+        if (stop_) return;
+        j = job_;
       }
-      seen = gen_.load(std::memory_order_acquire);
-      if (stop_.load(std::memory_order_acquire)) return;
-      run_items();
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      if (!j) continue;
+      // Register before claiming items: the caller waits only for registered workers,
+      // and a worker registering late finds every item claimed and touches nothing.
+      j->active.fetch_add(1, std::memory_order_acq_rel);
+      j->run();
+      j->active.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
 
@@ -99,11 +114,8 @@ class thread_pool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<std::uint64_t> gen_{0};
-  std::atomic<std::int64_t> next_{0};
-  std::atomic<int> pending_{0};
-  const std::function<void(std::int64_t)>* job_ = nullptr;
-  std::int64_t job_n_ = 0, job_chunk_ = 1;
-  std::atomic<bool> stop_{false};
+  std::shared_ptr<job> job_;
+  bool stop_ = false;  // guarded by mu_
 };
 
 }  // namespace sysout::model
