@@ -5,8 +5,9 @@
 // "Systematic Outliers in LLMs"): an entry h[t, d] of one layer's hidden states
 // at one site is massive when
 //     |h| > threshold_abs (default 100)   AND   |h| > ratio (default 1000) x ref
-// where ref is the median of |h| over that whole tensor (Sun et al.) or its
-// mean (selectable; the refined analysis uses both). Equivalently |h| >
+// where ref is the median of |h| over that whole tensor (Sun et al.; the
+// default) or its mean (An et al. define their threshold as 1000 x mean |h|;
+// selectable with reference_stat::mean). Equivalently |h| >
 // max(threshold_abs, ratio x ref): that effective threshold is reported.
 //  - ref == 0 (e.g. more than half the entries are exactly 0): the ratio test
 //    holds for every nonzero value, so only threshold_abs decides. Reported as is.

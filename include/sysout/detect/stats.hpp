@@ -222,12 +222,12 @@ inline float float_at_or_below(double d) {
 }
 
 // The j1-th and j2-th smallest (0-based, j1 <= j2 < n) of v[0..n) (no NaN).
-// Large inputs are narrowed first, like the main pass: a 1024-value sample
+// Inputs above 2048 values are narrowed first, like the main pass: a 1024-value sample
 // gives a bracket of +-3 standard deviations around the wanted rank, one
 // vectorized compress pass keeps the values inside it (~10%), and selection
 // recurses on those; a missed bracket falls back to nth_element on everything.
 inline std::pair<float, float> select_two(float* v, std::size_t n, std::size_t j1, std::size_t j2, std::uint64_t seed = 1) {
-  if (n <= 8192) {
+  if (n <= 2048) {
     std::nth_element(v, v + j1, v + n);
     const float x = v[j1];
     const float y = j2 == j1 ? x : *std::min_element(v + j1 + 1, v + n);
@@ -282,17 +282,28 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
 
   // 1. Sample: 256 runs of 16 consecutive values at pseudo-random places (runs
   //    keep it cheap on memory; random starts avoid aliasing with the row length).
-  std::vector<float> sample;
+  static thread_local std::vector<float> sample;
+  sample.clear();
   {
     constexpr std::int64_t runs = 256, run_len = 16;
+    const bool dense = x.is_contiguous();
+    const dtype t = x.type();
+    // Value at flat index i (contiguous views skip the index arithmetic).
+    auto at = [&](std::int64_t i) -> float {
+      if (dense) {
+        if (t == dtype::f32) return static_cast<const float*>(x.data())[i];
+        const std::uint16_t b = static_cast<const std::uint16_t*>(x.data())[i];
+        return t == dtype::f16 ? f16_to_f32(b) : bf16_to_f32(b);
+      }
+      return float(load_as_double(x.ptr_at(offset_of_flat(x, i)), t));
+    };
     if (n <= runs * run_len) {
-      for (std::int64_t i = 0; i < n; ++i) sample.push_back(float(load_as_double(x.ptr_at(offset_of_flat(x, i)), x.type())));
+      for (std::int64_t i = 0; i < n; ++i) sample.push_back(at(i));
     } else {
       std::uint64_t seed = 0x5f5a11ce5ull;
       for (std::int64_t k = 0; k < runs; ++k) {
         const std::int64_t start = std::int64_t(splitmix64(seed) % std::uint64_t(n - run_len + 1));
-        for (std::int64_t j = 0; j < run_len; ++j)
-          sample.push_back(float(load_as_double(x.ptr_at(offset_of_flat(x, start + j)), x.type())));
+        for (std::int64_t j = 0; j < run_len; ++j) sample.push_back(at(start + j));
       }
     }
     std::size_t m = 0;
