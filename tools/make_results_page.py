@@ -96,6 +96,59 @@ for e in entries:
     w("| %s | %s | %s | %s | %s (layer %d) | %s | %s | %s | %s |" % (key, lay, em, dt, fmt(peak), ex["peak_layer"], match,
                                                                    sinks, vn, dis))
 w("")
+w("### Findings, in words (generated from the same JSON)\n")
+for e in entries:
+    key = e.split(":", 1)[0]
+    ex, lc, iv = load(key, "existence.json"), load(key, "lifecycle.json"), load(key, "intervene.json")
+    if not ex or not lc:
+        continue
+    R = lc["report"]
+    E, S, D = R["emergence"], R["spread"], R["disappearance"]
+    toks = lc["tokens"]
+    parts = []
+    if not E["found"]:
+        top = max(l["top1"] for l in R["layers"])
+        parts.append("no massive activation in any layer (largest |h| %.1f)" % top)
+    else:
+        tok_txt = ", ".join("%d %r" % (t, toks[t]) for t in E["tokens"] if t < len(toks))
+        parts.append("massive activations appear at layer %d in residual dim(s) %s of token(s) %s, written by %s"
+                     % (E["layer"], ",".join(map(str, E["dims"])), tok_txt, E["producer"]))
+        if E["has_weights"] and E["down_proj_in_dims"]:
+            parts.append("the down_proj input dims carrying them (%s) are %d of %d among that layer's top-%d "
+                         "weight-outlier input channels" % (",".join(map(str, E["down_proj_in_dims"])),
+                                                            len(E["matched_input"]), len(E["down_proj_in_dims"]),
+                                                            R["options"]["weight_top_n"]))
+        wm = R.get("weight_matches", [])
+        if wm:
+            full = sum(1 for m in wm if m["input_match"] == 1.0)
+            parts.append("over the %d layers whose down_proj input has massive activations, %d have all of those dims "
+                         "among their top weight-outlier channels" % (len(wm), full))
+        if E["persistent_onset"] != E["layer"]:
+            parts.append("the dims that persist (%s) appear at layer %d" % (",".join(map(str, E["persistent_dims"])),
+                                                                            E["persistent_onset"]))
+        parts.append("the magnitude peaks at layer %d (|h| %.0f)" % (D["peak_layer"], D["peak"]))
+        if D["drops"]:
+            parts.append("it is cancelled in " + ", ".join("layer %d by %s (%+.0f)" % (
+                d["layer"], d["canceller"], d["mlp_contribution"] if d["canceller"] == "mlp_out" else d["attn_contribution"])
+                for d in D["drops"]))
+        else:
+            parts.append("it is not cancelled before the last layer")
+    over = [l["layer"] for l in ex["layers"] if l["layer_out"]["stats"]["over_f16_count"]]
+    if over:
+        parts.append("values beyond the fp16 range (65504) in layers %d-%d" % (min(over), max(over)))
+    if S["persistent_sinks"]:
+        parts.append("token(s) %s are attention sinks in most layers, with value norms %.2f vs %.2f for the others"
+                     % (",".join(map(str, S["persistent_sinks"])), S["mean_sink_value_norm"], S["mean_other_value_norm"]))
+    if iv:
+        c = {x["name"]: x for x in iv["conditions"]}
+        b = c["baseline"]["perplexity"]
+        ivs = []
+        for n in ["zero massive", "mean massive", "zero random dims (control)", "no sinks (renormalized)"]:
+            if n in c:
+                ivs.append("%s x%.2f" % (n, c[n]["perplexity"] / b))
+        parts.append("perplexity (baseline %.2f): %s" % (b, ", ".join(ivs)))
+    w("- **%s**: %s.\n" % (key, "; ".join(parts)))
+w("")
 w("### Interventions (perplexity)\n")
 w("| model | tokens x window | baseline | zero massive | mean massive | clamp to 100 | zero random dims (control) | no sinks, renormalized | no sinks, not renormalized |")
 w("|---|---|---|---|---|---|---|---|---|")

@@ -270,6 +270,16 @@ void cmd_existence(context& c, const existence_data& e) {
   else
     std::printf("\n");
   if (pk.found()) std::printf("  massive dims %s at tokens %s\n", list(pk.massive_dims).c_str(), list(pk.massive_tokens).c_str());
+  {
+    std::vector<int> over, inf;
+    std::int64_t n_over = 0, n_inf = 0;
+    for (const auto& r : e.lout) {
+      if (r.stats.over_f16_count) over.push_back(r.layer), n_over += r.stats.over_f16_count;
+      if (r.stats.inf_count) inf.push_back(r.layer), n_inf += r.stats.inf_count;
+    }
+    if (n_over) std::printf("  beyond the fp16 range (|h| > 65504): %lld entries, layers %s (an fp16 residual stream would overflow)\n", (long long)n_over, ranges(over).c_str());
+    if (n_inf) std::printf("  infinite values: %lld entries, layers %s (with --dtype %s)\n", (long long)n_inf, ranges(inf).c_str(), c.o.dtype.c_str());
+  }
   std::set<std::int64_t> sink_tok;
   std::vector<int> sink_layers;
   for (const auto& a : e.att) {
@@ -464,6 +474,8 @@ void cmd_lifecycle(context& c, const std::vector<detect::weight_outlier_report>*
     p3.title = c.lm.name + ": attention sinks across layers";
     p3.xlabel = "layer";
     p3.ylabel = "share of attention";
+    p3.ymin = 0;
+    p3.ymax = 1.05;
     p3.curves = {curve("mass on sink keys", [](const auto& y) { return y.sink_mass; }),
                  curve("mass on first token", [](const auto& y) { return y.first_token_mass; }),
                  curve("Sink^0.3 (heads)", [](const auto& y) { return y.sink_eps_fraction; }, "lines")};
@@ -492,6 +504,9 @@ void cmd_lifecycle(context& c, const std::vector<detect::weight_outlier_report>*
                   list(E.weight_output_channels).c_str(), E.matched_output.size(), E.dims.size());
     std::printf("  persistent massive dims (massive in >= half the layers that have any): %s, from layer %d\n",
                 list(E.persistent_dims).c_str(), E.persistent_onset);
+    for (const auto& m : R.weight_matches)
+      std::printf("  layer %d: down_proj input dims %s; in the top-%zu weight-outlier input channels: %zu/%zu\n", m.layer,
+                  list(m.down_proj_in_dims).c_str(), R.options.weight_top_n, m.matched_input.size(), m.down_proj_in_dims.size());
   }
   std::printf("spread: persistent sinks %s", list(R.spread.persistent_sinks).c_str());
   if (!R.spread.persistent_sinks.empty()) {
@@ -963,6 +978,8 @@ void cmd_self_attention(context& c) {
         hm.title = "head " + std::to_string(h);
         hm.rows = P.dim(1);
         hm.cols = P.dim(2);
+        hm.cb_min = 0;
+        hm.cb_max = 1;  // probabilities: one colour scale for every head
         for (std::int64_t q = 0; q < hm.rows; ++q)
           for (std::int64_t k = 0; k < hm.cols; ++k) hm.values.push_back(P.get(h, q, k));
         maps.push_back(std::move(hm));

@@ -46,6 +46,7 @@ struct series {
 struct line_plot {
   std::string title, xlabel, ylabel;
   bool logy = false;
+  double ymin = 0, ymax = 0;  // ymin == ymax: automatic range
   std::vector<series> curves;
   int width = 900, height = 560;
 };
@@ -192,6 +193,7 @@ inline plot_result write_line_plot(const std::string& stem, const line_plot& p) 
   body << "set xlabel " << detail::gp_quote(p.xlabel) << "\nset ylabel " << detail::gp_quote(p.ylabel) << "\n";
   body << "set grid\nset key outside right top\n";
   if (p.logy) body << "set logscale y\n";
+  if (p.ymax > p.ymin) body << "set yrange [" << p.ymin << ":" << p.ymax << "]\n";
   body << "set style fill solid 0.6\n";
   body << "plot ";
   for (std::size_t i = 0; i < p.curves.size(); ++i)
