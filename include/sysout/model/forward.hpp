@@ -30,6 +30,9 @@
 #include "sysout/model/thread_pool.hpp"
 #include "sysout/model/weights.hpp"
 #include "sysout/trace/hooks.hpp"
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+#include "sysout/model/elementwise_highway.hpp"
+#endif
 
 namespace sysout::model {
 
@@ -112,6 +115,30 @@ inline void apply_rope(float* x, int T, int H, int d, const rope_table& rt, rope
         v[b] = x0 * s[i] + x1 * c[i];
       }
     }
+}
+
+// out = act(g) * u for the gated MLPs (u == nullptr: act(g) alone).
+inline void gate_mul(mlp_kind k, const float* g, const float* u, float* out, std::size_t n) {
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+  if (k == mlp_kind::swiglu) return hwy_kernels::silu_mul(g, u, out, std::int64_t(n));
+  return hwy_kernels::gelu_tanh_mul(g, u, out, std::int64_t(n));
+#else
+  for (std::size_t i = 0; i < n; ++i) {
+    const float a = k == mlp_kind::swiglu ? silu(g[i]) : gelu_tanh(g[i]);
+    out[i] = u ? a * u[i] : a;
+  }
+#endif
+}
+
+// s[j] = exp(s[j] - mx), -inf -> 0; returns the sum.
+inline float exp_shift_sum(float* s, int n, float mx) {
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+  return hwy_kernels::exp_shift_sum(s, n, mx);
+#else
+  float sum = 0.0f;
+  for (int j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - mx));
+  return sum;
+#endif
 }
 
 inline float dot_f32(const float* a, const float* b, int n) noexcept {
@@ -250,16 +277,16 @@ class session {
     add_bias(hb_.data(), lw.b_up, T, F);
     const std::size_t n = std::size_t(T) * F;
     switch (c.mlp) {
-      case mlp_kind::swiglu:
+      case mlp_kind::swiglu:  // silu(gate) * up
         mm(lw.w_gate, xb_.data(), T, D, hb2_.data(), F);                      // gate [T, F]
-        for (std::size_t i = 0; i < n; ++i) hb_[i] = silu(hb2_[i]) * hb_[i];
+        gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
         break;
-      case mlp_kind::geglu_tanh:
+      case mlp_kind::geglu_tanh:  // gelu_tanh(gate) * up
         mm(lw.w_gate, xb_.data(), T, D, hb2_.data(), F);
-        for (std::size_t i = 0; i < n; ++i) hb_[i] = gelu_tanh(hb2_[i]) * hb_[i];
+        gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
         break;
-      case mlp_kind::gelu_tanh:
-        for (std::size_t i = 0; i < n; ++i) hb_[i] = gelu_tanh(hb_[i]);
+      case mlp_kind::gelu_tanh:  // gelu_tanh(up)
+        gate_mul(c.mlp, hb_.data(), nullptr, hb_.data(), n);
         break;
     }
     fire(trace::site::down_proj_in, l, pos0, hb_.data(), {T, F});              // h [T, F]
@@ -345,11 +372,7 @@ class session {
         float* s = row(int(h), t);
         float mx = neg_inf;
         for (int j = 0; j < Tk; ++j) mx = std::max(mx, s[j]);
-        float sum = 0.0f;
-        for (int j = 0; j < Tk; ++j) {
-          s[j] = s[j] == neg_inf ? 0.0f : std::exp(s[j] - mx);
-          sum += s[j];
-        }
+        const float sum = exp_shift_sum(s, Tk, mx);
         const float inv = 1.0f / sum;
         for (int j = 0; j < Tk; ++j) s[j] *= inv;
       }

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "sysout/core/error.hpp"
@@ -30,11 +31,15 @@ struct matmul_scratch {
   std::vector<std::byte> act;  // prepared activation rows
 };
 
-enum class kernel_set : std::uint8_t { reference, fast };
+// reference: scalar kernels, 8-bit activations as llama.cpp; fast: Highway/VNNI twins;
+// exact: f32 activations against each dequantized weight row (no activation
+// quantization; slow) - what a float reference such as numpy computes.
+enum class kernel_set : std::uint8_t { reference, fast, exact };
 
 inline constexpr bool have_fast_kernels = SYSOUT_MODEL_HAVE_HIGHWAY != 0;
 
 inline void prepare_activation(kernel_set k, ggml_type t, const float* x, void* out, std::int64_t n) {
+  if (k == kernel_set::exact) return (void)std::memcpy(out, x, std::size_t(n) * 4);
 #if SYSOUT_MODEL_HAVE_HIGHWAY
   if (k == kernel_set::fast) return hwy_kernels::prepare_activation(t, x, out, n);
 #endif
@@ -43,6 +48,17 @@ inline void prepare_activation(kernel_set k, ggml_type t, const float* x, void* 
 }
 
 inline float vec_dot(kernel_set k, ggml_type t, std::int64_t n, const void* w, const void* a, float* scratch) {
+  if (k == kernel_set::exact) {
+    const float* wf = static_cast<const float*>(w);
+    if (t != ggml_type::f32) {
+      io::dequantize_row_ref(t, w, scratch, n);
+      wf = scratch;
+    }
+    const float* x = static_cast<const float*>(a);
+    double s = 0.0;  // double accumulation: compared with float64 references
+    for (std::int64_t i = 0; i < n; ++i) s += double(wf[i]) * x[i];
+    return float(s);
+  }
 #if SYSOUT_MODEL_HAVE_HIGHWAY
   if (k == kernel_set::fast) return hwy_kernels::vec_dot(t, n, w, a, scratch);
 #endif
@@ -56,7 +72,7 @@ inline void matmul(const matrix& W, const float* x, std::int64_t T, std::int64_t
                    thread_pool* pool, matmul_scratch& s, kernel_set k = kernel_set::fast) {
   if (W.empty()) throw_error("matmul", "weight matrix '", W.name, "' is missing");
   if (T <= 0) return;
-  const auto fmt = activation_format_for(W.type);
+  const auto fmt = k == kernel_set::exact ? activation_format::f32 : activation_format_for(W.type);
   const std::size_t arow = activation_row_bytes(fmt, W.cols);
   if (s.act.size() < arow * std::size_t(T)) s.act.resize(arow * std::size_t(T));
   const bool need_deq = fmt == activation_format::f32 && W.type != ggml_type::f32;
