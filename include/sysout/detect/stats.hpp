@@ -20,7 +20,13 @@
 // bracket is +-3 standard deviations of the sample median's rank) the fast path
 // falls back to exact selection over a copy. Chunks holding NaN/Inf or values
 // beyond fp16 range are processed by the scalar code, so special values are
-// counted exactly.
+// counted exactly. The fast path keeps per-thread scratch buffers between calls
+// (thread_local; at most ~ the largest median bracket seen, a few % of the
+// largest tensor) so that repeated calls do not pay page faults.
+//
+// Measured (bench/detect, fastest of 30-40 runs): find_massive_activations on
+// [2048, 576] / [2048, 1536] f32 runs at 0.4-0.7 of a vectorized read pass over
+// the same bytes, depending on the machine; see the benchmark for the numbers.
 #pragma once
 #include <algorithm>
 #include <bit>
