@@ -124,8 +124,8 @@ for e in entries:
             parts.append("over the %d layers whose down_proj input has massive activations, %d have all of those dims "
                          "among their top weight-outlier channels" % (len(wm), full))
         if E["persistent_onset"] != E["layer"]:
-            parts.append("the dims that persist (%s) appear at layer %d" % (",".join(map(str, E["persistent_dims"])),
-                                                                            E["persistent_onset"]))
+            parts.append("the dims that persist (%s) appear at layer %d, written by %s" % (
+                ",".join(map(str, E["persistent_dims"])), E["persistent_onset"], E.get("persistent_producer", "?")))
         parts.append("the magnitude peaks at layer %d (|h| %.0f)" % (D["peak_layer"], D["peak"]))
         if D["drops"]:
             parts.append("it is cancelled in " + ", ".join("layer %d by %s (%+.0f)" % (

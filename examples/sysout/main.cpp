@@ -502,8 +502,8 @@ void cmd_lifecycle(context& c, const std::vector<detect::weight_outlier_report>*
       std::printf("  top weight-outlier channels: input %s (matched %zu/%zu), output %s (matched %zu/%zu)\n",
                   list(E.weight_input_channels).c_str(), E.matched_input.size(), E.down_proj_in_dims.size(),
                   list(E.weight_output_channels).c_str(), E.matched_output.size(), E.dims.size());
-    std::printf("  persistent massive dims (massive in >= half the layers that have any): %s, from layer %d\n",
-                list(E.persistent_dims).c_str(), E.persistent_onset);
+    std::printf("  persistent massive dims (massive in >= half the layers that have any): %s, from layer %d (written by %s)\n",
+                list(E.persistent_dims).c_str(), E.persistent_onset, E.persistent_producer.c_str());
     for (const auto& m : R.weight_matches)
       std::printf("  layer %d: down_proj input dims %s; in the top-%zu weight-outlier input channels: %zu/%zu\n", m.layer,
                   list(m.down_proj_in_dims).c_str(), R.options.weight_top_n, m.matched_input.size(), m.down_proj_in_dims.size());

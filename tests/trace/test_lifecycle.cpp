@@ -99,6 +99,7 @@ TEST_CASE("lifecycle: planted emergence, spread and disappearance are located") 
   CHECK(R.emergence.tokens == std::vector<std::int64_t>{0});
   CHECK(R.emergence.persistent_dims == std::vector<std::int64_t>{7, 13});
   CHECK(R.emergence.persistent_onset == s.emerge);
+  CHECK(R.emergence.persistent_producer == "mlp_out");
   CHECK(R.emergence.down_proj_in_dims == std::vector<std::int64_t>{41});
   CHECK(R.emergence.down_proj_in_rule == "massive");
   CHECK(R.emergence.input_match == 1.0);

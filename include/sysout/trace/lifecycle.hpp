@@ -121,6 +121,7 @@ struct lifecycle_report {
     std::vector<std::int64_t> dims, tokens;              // residual stream (layer_out)
     std::vector<std::int64_t> persistent_dims;            // massive in >= half the layers that have any
     int persistent_onset = -1;                            // first layer where a persistent dim is massive
+    std::string persistent_producer;                      // component that wrote the followed pairs at that layer
     std::vector<std::int64_t> down_proj_in_dims;          // massive (or top, see down_proj_in_rule) at that layer
     std::string down_proj_in_rule;                        // "massive" or "top-k at massive tokens"
     bool has_weights = false;
@@ -328,6 +329,12 @@ inline lifecycle_report analyze_lifecycle(const recording& rec, const std::vecto
       E.producer = Le.mlp_contribution >= Le.attn_contribution ? "mlp_out" : "attn_out";
     else
       E.producer = "unknown";
+    if (E.persistent_onset >= 0) {
+      const auto& Lp = R.layers[std::size_t(E.persistent_onset)];
+      E.persistent_producer = !(std::isfinite(Lp.attn_contribution) && std::isfinite(Lp.mlp_contribution))
+                                  ? "unknown"
+                                  : (Lp.mlp_contribution >= Lp.attn_contribution ? "mlp_out" : "attn_out");
+    }
     // disappearance: later layers where the aligned magnitude falls below drop_fraction x what entered
     for (int l = D.peak_layer + 1; l < L; ++l) {
       const auto& Ly = R.layers[std::size_t(l)];
@@ -442,7 +449,7 @@ inline void lifecycle_report::to_json(json_writer& w) const {
   w.key("emergence").begin_object();
   w.field("found", emergence.found).field("layer", emergence.layer);
   w.field("dims", emergence.dims).field("tokens", emergence.tokens).field("persistent_dims", emergence.persistent_dims);
-  w.field("persistent_onset", emergence.persistent_onset);
+  w.field("persistent_onset", emergence.persistent_onset).field("persistent_producer", emergence.persistent_producer);
   w.field("down_proj_in_dims", emergence.down_proj_in_dims).field("down_proj_in_rule", emergence.down_proj_in_rule);
   w.field("has_weights", emergence.has_weights);
   w.field("weight_input_channels", emergence.weight_input_channels);
