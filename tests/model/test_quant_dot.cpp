@@ -133,3 +133,25 @@ TEST_CASE("matmul: threads and tiles give the reference result; missing matrix i
   for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == doctest::Approx(y_ref[i]).epsilon(1e-4).scale(1.0));
   CHECK_THROWS_AS(matmul(matrix{}, x.data(), T, cols, y.data(), rows, nullptr, s), sysout::error);
 }
+
+TEST_CASE("multi-token and multi-row kernels are bit-identical to the single-row kernel") {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> g;
+  for (ggml_type t : {ggml_type::q4_1, ggml_type::q8_0, ggml_type::q5_0, ggml_type::q4_k}) {
+    CAPTURE(io::type_name(t));
+    const std::int64_t rows = 23, cols = 512, T = 7;  // partial row groups and token groups
+    std::vector<std::byte> w;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      auto row = random_row(t, cols, rng);
+      w.insert(w.end(), row.begin(), row.end());
+    }
+    const matrix W = make_matrix(t, rows, cols, w.data(), "w");
+    std::vector<float> x(static_cast<std::size_t>(T * cols));
+    for (auto& v : x) v = g(rng);
+    matmul_scratch s;
+    std::vector<float> batched(static_cast<std::size_t>(T * rows)), single(batched.size());
+    matmul(W, x.data(), T, cols, batched.data(), rows, nullptr, s);
+    for (std::int64_t i = 0; i < T; ++i) matmul(W, x.data() + i * cols, 1, cols, single.data() + i * rows, rows, nullptr, s);
+    CHECK(std::memcmp(batched.data(), single.data(), batched.size() * 4) == 0);
+  }
+}

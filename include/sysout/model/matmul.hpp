@@ -90,9 +90,35 @@ inline void matmul(const matrix& W, const float* x, std::int64_t T, std::int64_t
       if (std::int64_t(deq.size()) < W.cols) deq.resize(std::size_t(W.cols));
       scratch = deq.data();
     }
-    for (std::int64_t r = r0; r < r1; ++r) {
+    std::int64_t r = r0;
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+    // one token: 4 rows at a time (independent accumulation chains, bit-identical results)
+    if (k == kernel_set::fast && T == 1) {
+      for (; r + 4 <= r1; r += 4) {
+        const void* w4[4] = {W.row(r), W.row(r + 1), W.row(r + 2), W.row(r + 3)};
+        float out[4];
+        if (!hwy_kernels::vec_dot_rows4(W.type, W.cols, w4, s.act.data(), out)) break;
+        for (int i = 0; i < 4; ++i) y[r + i] = out[i];
+      }
+    }
+#endif
+    for (; r < r1; ++r) {
       const std::byte* wr = W.row(r);
-      for (std::int64_t t = 0; t < T; ++t)
+      std::int64_t t = 0;
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+      // groups of 4 tokens share one decode of the weight row (bit-identical results)
+      if (k == kernel_set::fast && T > 1) {
+        for (; t < T; t += 4) {
+          const int nt = int(T - t < 4 ? T - t : 4);
+          const void* a[4];
+          float out[4];
+          for (int i = 0; i < nt; ++i) a[i] = s.act.data() + arow * std::size_t(t + i);
+          if (!hwy_kernels::vec_dot_multi(W.type, W.cols, wr, a, nt, out)) break;
+          for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
+        }
+      }
+#endif
+      for (; t < T; ++t)
         y[t * ldy + r] = vec_dot(k, W.type, W.cols, wr, s.act.data() + arow * std::size_t(t), scratch);
     }
   };

@@ -299,6 +299,118 @@ inline float q8_0(std::int64_t n, const io::block_q8_0* x, const io::block_q8_0*
   }
   return hsum(acc);
 }
+
+// Several tokens per pass over a weight row (prompt processing): each weight
+// block is decoded once and dotted with NT activation rows. Per token the
+// operations and their order are those of the single-token kernels above, so
+// the results are bit-identical to them (batched == token-by-token).
+template <int NT>
+inline void q4_1_multi(std::int64_t n, const io::block_q4_1* x, const io::block_q8_1* const* y, float* out) noexcept {
+  __m256 acc[NT];
+  float summs[NT];
+  for (int r = 0; r < NT; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    summs[r] = 0.0f;
+  }
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i w = nibbles(x[i].qs);
+    const float dw = h2f(x[i].d), mw = h2f(x[i].m);
+    for (int r = 0; r < NT; ++r) {
+      const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, load32(y[r][i].qs));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * h2f(y[r][i].d)), acc[r]);
+      summs[r] += mw * h2f(y[r][i].s);
+    }
+  }
+  for (int r = 0; r < NT; ++r) out[r] = hsum(acc[r]) + summs[r];
+}
+template <int NT>
+inline void q8_0_multi(std::int64_t n, const io::block_q8_0* x, const io::block_q8_0* const* y, float* out) noexcept {
+  __m256 acc[NT];
+  for (int r = 0; r < NT; ++r) acc[r] = _mm256_setzero_ps();
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i w = load32(x[i].qs);
+    const __m256i aw = _mm256_sign_epi8(w, w);
+    const float dw = h2f(x[i].d);
+    for (int r = 0; r < NT; ++r) {
+      const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(load32(y[r][i].qs), w));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * h2f(y[r][i].d)), acc[r]);
+    }
+  }
+  for (int r = 0; r < NT; ++r) out[r] = hsum(acc[r]);
+}
+template <int NT>
+inline void q5_0_multi(std::int64_t n, const io::block_q5_0* x, const io::block_q8_0* const* y, float* out) noexcept {
+  __m256 acc[NT];
+  for (int r = 0; r < NT; ++r) acc[r] = _mm256_setzero_ps();
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i w = _mm256_or_si256(nibbles(x[i].qs), q5_high(x[i].qh));
+    const float dw = h2f(x[i].d);
+    for (int r = 0; r < NT; ++r) {
+      const __m256i a = load32(y[r][i].qs);
+      __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a);
+      s = _mm256_sub_epi32(s, _mm256_dpbusd_epi32(_mm256_setzero_si256(), sixteen, a));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * h2f(y[r][i].d)), acc[r]);
+    }
+  }
+  for (int r = 0; r < NT; ++r) out[r] = hsum(acc[r]);
+}
+
+// Several weight rows against one activation row (generation, T = 1): NR
+// independent accumulation chains instead of one latency-bound chain, and each
+// activation block loaded once. Per row the same operations in the same order as
+// the single-row kernels, so results are bit-identical to them.
+template <int NR>
+inline void q4_1_rows(std::int64_t n, const io::block_q4_1* const* x, const io::block_q8_1* y, float* out) noexcept {
+  __m256 acc[NR];
+  float summs[NR];
+  for (int r = 0; r < NR; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    summs[r] = 0.0f;
+  }
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i a = load32(y[i].qs);
+    const float dy = h2f(y[i].d), sy = h2f(y[i].s);
+    for (int r = 0; r < NR; ++r) {
+      const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(x[r][i].qs), a);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[r][i].d) * dy), acc[r]);
+      summs[r] += h2f(x[r][i].m) * sy;
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]) + summs[r];
+}
+template <int NR>
+inline void q8_0_rows(std::int64_t n, const io::block_q8_0* const* x, const io::block_q8_0* y, float* out) noexcept {
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i a = load32(y[i].qs);
+    const float dy = h2f(y[i].d);
+    for (int r = 0; r < NR; ++r) {
+      const __m256i w = load32(x[r][i].qs);
+      const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[r][i].d) * dy), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
+}
+template <int NR>
+inline void q5_0_rows(std::int64_t n, const io::block_q5_0* const* x, const io::block_q8_0* y, float* out) noexcept {
+  __m256 acc[NR];
+  for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    const __m256i a = load32(y[i].qs);
+    const __m256i corr = _mm256_dpbusd_epi32(_mm256_setzero_si256(), sixteen, a);
+    const float dy = h2f(y[i].d);
+    for (int r = 0; r < NR; ++r) {
+      const __m256i w = _mm256_or_si256(nibbles(x[r][i].qs), q5_high(x[r][i].qh));
+      const __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a), corr);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[r][i].d) * dy), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
+}
 }  // namespace vnni
 #else
 #define SYSOUT_MODEL_VNNI 0
@@ -308,6 +420,57 @@ inline float q8_0(std::int64_t n, const io::block_q8_0* x, const io::block_q8_0*
 // reference is used as is (it is also what makes the dots bit-comparable).
 inline void prepare_activation(ggml_type t, const float* x, void* out, std::int64_t n) {
   prepare_activation_ref(t, x, out, n);
+}
+
+// Dots of one weight row with nt (1..4) prepared activation rows (a[r]); false
+// when this type has no multi-token kernel (the caller loops over vec_dot).
+inline bool vec_dot_multi(ggml_type t, std::int64_t n, const void* w, const void* const* a, int nt, float* out) {
+#if SYSOUT_MODEL_VNNI
+  auto go = [&](auto kernel4, auto kernel3, auto kernel2, auto kernel1, auto* wp, auto* const* ap) {
+    switch (nt) {
+      case 4: kernel4(n, wp, ap, out); return true;
+      case 3: kernel3(n, wp, ap, out); return true;
+      case 2: kernel2(n, wp, ap, out); return true;
+      case 1: kernel1(n, wp, ap, out); return true;
+    }
+    return false;
+  };
+  switch (t) {
+    case ggml_type::q4_1:
+      return go(vnni::q4_1_multi<4>, vnni::q4_1_multi<3>, vnni::q4_1_multi<2>, vnni::q4_1_multi<1>,
+                static_cast<const io::block_q4_1*>(w), reinterpret_cast<const io::block_q8_1* const*>(a));
+    case ggml_type::q8_0:
+      return go(vnni::q8_0_multi<4>, vnni::q8_0_multi<3>, vnni::q8_0_multi<2>, vnni::q8_0_multi<1>,
+                static_cast<const io::block_q8_0*>(w), reinterpret_cast<const io::block_q8_0* const*>(a));
+    case ggml_type::q5_0:
+      return go(vnni::q5_0_multi<4>, vnni::q5_0_multi<3>, vnni::q5_0_multi<2>, vnni::q5_0_multi<1>,
+                static_cast<const io::block_q5_0*>(w), reinterpret_cast<const io::block_q8_0* const*>(a));
+    default: break;
+  }
+#endif
+  (void)t; (void)n; (void)w; (void)a; (void)nt; (void)out;
+  return false;
+}
+
+// Dots of 4 weight rows (w[r]) with one prepared activation row; false when this
+// type has no multi-row kernel.
+inline bool vec_dot_rows4(ggml_type t, std::int64_t n, const void* const* w, const void* a, float* out) {
+#if SYSOUT_MODEL_VNNI
+  switch (t) {
+    case ggml_type::q4_1:
+      vnni::q4_1_rows<4>(n, reinterpret_cast<const io::block_q4_1* const*>(w), static_cast<const io::block_q8_1*>(a), out);
+      return true;
+    case ggml_type::q8_0:
+      vnni::q8_0_rows<4>(n, reinterpret_cast<const io::block_q8_0* const*>(w), static_cast<const io::block_q8_0*>(a), out);
+      return true;
+    case ggml_type::q5_0:
+      vnni::q5_0_rows<4>(n, reinterpret_cast<const io::block_q5_0* const*>(w), static_cast<const io::block_q8_0*>(a), out);
+      return true;
+    default: break;
+  }
+#endif
+  (void)t; (void)n; (void)w; (void)a; (void)out;
+  return false;
 }
 
 inline float vec_dot(ggml_type t, std::int64_t n, const void* w, const void* a, float* scratch) {
