@@ -583,8 +583,7 @@ condition run_activation_condition(context& c, const std::vector<int>& ids, tr::
   tr::intervention_set set;
   set.add(iv);
   cd.r = perplexity(c.lm, ids, c.o, [&](tr::hook_registry& h) { set.attach(h); }, name.c_str());
-  cd.changed = set.changed();
-  set.detach();
+  cd.changed = set.changed();  // the window sessions (and their hooks) are gone: nothing to detach
   return cd;
 }
 
@@ -672,7 +671,6 @@ void cmd_intervene(context& c, const tr::lifecycle_report* lc_in) {
                  {}, 0};
     cd.r = perplexity(c.lm, ids, c.o, [&](tr::hook_registry& h) { set.attach(h); }, cd.name.c_str());
     cd.changed = set.removed_keys();
-    set.detach();
     cs.push_back(cd);
   }
   const double base = cs.front().r.ppl;

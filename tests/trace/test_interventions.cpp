@@ -122,26 +122,47 @@ TEST_CASE("attention to sink keys is removed, with and without renormalization")
   CHECK(p2[std::size_t(2 * T + 1)] == 0.0f);
 }
 
-TEST_CASE("intervention_set attaches to and detaches from a hook registry") {
+TEST_CASE("intervention_set attaches to and detaches from a hook registry; lifetimes are independent") {
   const std::int64_t T = 6, D = 12;
   hook_registry hooks;
-  {
-    intervention_set set;
-    activation_intervention iv;
-    iv.layers = {2};
-    set.add(iv);
-    set.attach(hooks);
-    CHECK(hooks.active(site::layer_out, 2));
-    auto h = planted(T, D);
-    for (int l = 0; l < 4; ++l) {
-      auto x = h;
-      hooks.call(hook_event{site::layer_out, l, 0, view(x.data(), {T, D}), "m"});
-      if (l == 2) CHECK(x[3] == 0.0f);
-      else CHECK(x[3] == 1200.0f);
-    }
-    CHECK(set.changed() == 3);
+  intervention_set set;
+  activation_intervention iv;
+  iv.layers = {2};
+  set.add(iv);
+  set.attach(hooks);
+  CHECK(hooks.active(site::layer_out, 2));
+  auto h = planted(T, D);
+  for (int l = 0; l < 4; ++l) {
+    auto x = h;
+    hooks.call(hook_event{site::layer_out, l, 0, view(x.data(), {T, D}), "m"});
+    if (l == 2) CHECK(x[3] == 0.0f);
+    else CHECK(x[3] == 1200.0f);
   }
-  CHECK(hooks.empty());  // destructor detached
+  CHECK(set.changed() == 3);
+  set.detach(hooks);
+  CHECK(hooks.empty());
+  {
+    // the set dies first: its hooks keep working
+    hook_registry h2;
+    {
+      intervention_set tmp;
+      tmp.add(iv);
+      tmp.attach(h2);
+    }
+    auto x = h;
+    h2.call(hook_event{site::layer_out, 2, 0, view(x.data(), {T, D}), "m"});
+    CHECK(x[3] == 0.0f);
+  }
+  {
+    // the registry dies first: the set is still usable
+    intervention_set s2;
+    s2.add(iv);
+    {
+      hook_registry h3;
+      s2.attach(h3);
+    }
+    CHECK(s2.changed() == 0);
+  }
 }
 
 TEST_CASE("attention intervention: strided views take the copy path and agree with the direct path") {

@@ -226,6 +226,7 @@ TEST_CASE("recorder: bad shapes are clear errors") {
 TEST_CASE("ggml adapter: l_out {D, T} f32, Qcur {d, H, T} and kq_soft_max {Tk, T, H}") {
   recorder_config cfg;
   cfg.capture = {{site::q, 1}};
+  cfg.sites = all_summary_sites();  // q is not a default site
   recorder rec(cfg);
   ggml_adapter ad(rec);
   const std::int64_t D = 16, T = 3;

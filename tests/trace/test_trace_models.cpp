@@ -111,7 +111,9 @@ TEST_CASE("stories260K: the cb_eval adapter on the model's own tensors in ggml l
   SYSOUT_REQUIRE_MODEL(path, "stories260K.bin");
   const auto m = model::load_llama2c(path);
   const std::vector<int> ids = {1, 403, 407, 261, 378, 430, 267, 65, 46};
-  recorder direct, via_ggml;
+  recorder_config cfg;
+  cfg.sites = all_summary_sites();  // q/k/v too: their {d, H, T} ggml layout is the interesting one
+  recorder direct(cfg), via_ggml(cfg);
   ggml_adapter ad(via_ggml);
   model::session s(m, 32, 1);
   direct.attach(s.hooks);
@@ -136,6 +138,8 @@ TEST_CASE("stories260K: the cb_eval adapter on the model's own tensors in ggml l
   s.forward(std::vector<int>(ids.begin() + 5, ids.end()));  // a second batch at pos0 = 5
   const auto a = direct.snapshot(), b = via_ggml.snapshot();
   REQUIRE(a.activations.size() == b.activations.size());
+  CHECK(a.find(site::q, 2));
+  CHECK(a.find(site::attn_norm_out, 0));
   for (const auto& [k, sa] : a.activations) {
     CAPTURE(site_name(k.s));
     CAPTURE(k.layer);

@@ -197,53 +197,51 @@ inline std::vector<std::int64_t> apply_attention_intervention(const attention_in
   return {keys.begin(), keys.end()};
 }
 
-// Owns interventions attached to a hook registry; counts what they changed.
+// A set of interventions to attach to hook registries; counts what they changed.
+// The hooks share the set's state (shared_ptr), so either may outlive the
+// other: a registry that dies first is simply forgotten (never touched again),
+// and a set destroyed first leaves working hooks behind until the registry
+// goes or detach(registry) removes them.
 class intervention_set {
  public:
-  intervention_set() = default;
-  intervention_set(const intervention_set&) = delete;
-  intervention_set& operator=(const intervention_set&) = delete;
-  ~intervention_set() { detach(); }
+  void add(activation_intervention iv) { st_->acts.push_back(std::move(iv)); }
+  void add(attention_intervention iv) { st_->atts.push_back(std::move(iv)); }
 
-  void add(activation_intervention iv) { acts_.push_back(std::make_unique<activation_intervention>(std::move(iv))); }
-  void add(attention_intervention iv) { atts_.push_back(std::make_unique<attention_intervention>(std::move(iv))); }
-
+  // Adds one hook per intervention (those added so far) to the registry.
   void attach(hook_registry& hooks) {
-    detach();
-    hooks_ = &hooks;
-    for (const auto& iv : acts_) {
-      const activation_intervention* p = iv.get();
-      handles_.push_back(hooks.add(p->at, any_layer, [this, p](const hook_event& e) {
-        changed_ += apply_intervention(*p, e.layer, e.pos0, e.t);
+    auto st = st_;
+    for (std::size_t i = 0; i < st->acts.size(); ++i)
+      handles_.push_back(hooks.add(st->acts[i].at, any_layer, [st, i](const hook_event& e) {
+        st->changed += apply_intervention(st->acts[i], e.layer, e.pos0, e.t);
       }));
-    }
-    for (const auto& iv : atts_) {
-      const attention_intervention* p = iv.get();
-      handles_.push_back(hooks.add(site::attn_probs, any_layer, [this, p](const hook_event& e) {
-        removed_keys_ += std::int64_t(apply_attention_intervention(*p, e.layer, e.t).size());
+    for (std::size_t i = 0; i < st->atts.size(); ++i)
+      handles_.push_back(hooks.add(site::attn_probs, any_layer, [st, i](const hook_event& e) {
+        st->removed_keys += std::int64_t(apply_attention_intervention(st->atts[i], e.layer, e.t).size());
       }));
-    }
   }
-  void detach() {
-    if (hooks_)
-      for (auto h : handles_) hooks_->remove(h);
+  // Removes this set's hooks from a registry it was attached to (still alive).
+  void detach(hook_registry& hooks) {
+    for (auto h : handles_) hooks.remove(h);
     handles_.clear();
-    hooks_ = nullptr;
   }
-  std::int64_t changed() const noexcept { return changed_; }
-  std::int64_t removed_keys() const noexcept { return removed_keys_; }  // summed over layers and calls
+  std::int64_t changed() const noexcept { return st_->changed; }
+  std::int64_t removed_keys() const noexcept { return st_->removed_keys; }  // summed over layers and calls
 
  private:
-  std::vector<std::unique_ptr<activation_intervention>> acts_;
-  std::vector<std::unique_ptr<attention_intervention>> atts_;
-  hook_registry* hooks_ = nullptr;
+  struct state {
+    std::vector<activation_intervention> acts;
+    std::vector<attention_intervention> atts;
+    std::atomic<std::int64_t> changed{0};
+    std::atomic<std::int64_t> removed_keys{0};
+  };
+  std::shared_ptr<state> st_ = std::make_shared<state>();
   std::vector<hook_registry::handle> handles_;
-  std::atomic<std::int64_t> changed_{0};
-  std::atomic<std::int64_t> removed_keys_{0};
 };
 
 // First pass of the "mean" intervention: mean of the massive values per
-// (layer, dim) at one site over everything it sees. Thread-safe.
+// (layer, dim) at one site over everything it sees. Thread-safe. The hook from
+// attach() points at the collector: keep the collector alive while the
+// registry can still fire it.
 class massive_mean_collector {
  public:
   explicit massive_mean_collector(site at = site::layer_out, double threshold_abs = 100.0, double ratio = 1000.0,

@@ -52,8 +52,11 @@ namespace sysout::trace {
 using detect::reference_stat;
 
 struct recorder_config {
-  // Sites that get summaries; empty = every site except attn_scores and logits
-  // (scores duplicate probs; logits are vocabulary-wide and not an outlier site).
+  // Sites that get summaries. Empty = the sites the papers' analyses read:
+  // the residual stream (embed, resid_mid, layer_out), the two components that
+  // write into it (attn_out, mlp_out), the MLP's down_proj input, the attention
+  // probabilities and the values (sinks' value norms). Use all_summary_sites()
+  // for every site except attn_scores (a duplicate of probs) and logits.
   std::vector<site> sites;
   int top_k = 8;                        // per (site, layer) top |h| entries kept
   double threshold_abs = 100.0;         // massive: |h| > threshold_abs ...
@@ -72,6 +75,14 @@ struct recorder_config {
   std::vector<std::pair<site, int>> capture;
   std::int64_t capture_max_bytes = std::int64_t(512) << 20;
 };
+
+// Every site a recorder can summarize usefully (for recorder_config::sites).
+inline std::vector<site> all_summary_sites() {
+  std::vector<site> r;
+  for (site s : all_sites)
+    if (s != site::attn_scores && s != site::logits) r.push_back(s);
+  return r;
+}
 
 // One activation entry: a value at absolute token position and feature index.
 struct act_entry {
@@ -234,8 +245,8 @@ class recorder {
  public:
   explicit recorder(recorder_config cfg = {}, std::string model = {}) : cfg_(std::move(cfg)), model_(std::move(model)) {
     if (cfg_.sites.empty())
-      for (site s : all_sites)
-        if (s != site::attn_scores && s != site::logits) cfg_.sites.push_back(s);
+      cfg_.sites = {site::embed,        site::attn_out, site::resid_mid,  site::down_proj_in,
+                    site::mlp_out,      site::layer_out, site::attn_probs, site::v};
     for (site s : cfg_.sites) wanted_[std::size_t(s)] = true;
     for (site s : cfg_.row_sites) row_site_[std::size_t(s)] = true;
     if (cfg_.top_k < 1) throw_error("recorder", "top_k must be >= 1, got ", cfg_.top_k);
@@ -266,7 +277,9 @@ class recorder {
   }
   void on_event(const hook_event& e) { on_tensor(e.s, e.layer, e.pos0, e.t); }
 
-  // Attaches to every wanted site of a hook registry; returns the handles.
+  // Attaches to every wanted site of a hook registry; returns the handles. The
+  // hooks point at this recorder: keep it alive while the registry may fire them
+  // (or remove the handles first).
   std::vector<hook_registry::handle> attach(hook_registry& hooks) {
     std::vector<hook_registry::handle> hs;
     for (site s : all_sites)
