@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,20 @@ int main(int argc, char** argv) {
           "usage: bench_model [--model F.gguf|F.bin] [--pp 128] [--tg 32] [--reps 2] [--threads 1,2] [--llama-cpp]\n");
       return a == "--help" ? 0 : 2;
     }
+  }
+  {  // record the machine (the numbers mean little without it)
+    std::ifstream cpu("/proc/cpuinfo");
+    std::string line, model_name;
+    int n_cpu = 0;
+    while (std::getline(cpu, line))
+      if (line.rfind("model name", 0) == 0) {
+        ++n_cpu;
+        model_name = line.substr(line.find(':') + 2);
+      }
+    std::ifstream la("/proc/loadavg");
+    std::string load;
+    std::getline(la, load);
+    std::printf("machine: %s, %d logical CPUs, load average %s\n", model_name.c_str(), n_cpu, load.c_str());
   }
   const bool is_bin = model.size() > 4 && model.substr(model.size() - 4) == ".bin";
   const transformer m = is_bin ? load_llama2c(model) : load_gguf(model);
