@@ -9,15 +9,18 @@
 // Shapes: T tokens in this call, Tk = n_past + T keys, D dim, Hq/Hkv heads,
 // d head_dim, F ffn dim, V vocab.
 //
-// Attention goes through ONE function, attend(): q [T, Hq*d] against the cache
-// [Hkv, Tk, d]. To run another attention variant, dispatch on
-// config::attention inside attend() (see the comment there).
+// Attention goes through ONE function, session::attend(): q [T, Hq*d] against
+// the cache [Hkv, Tk, d]. By default it is the plain softmax below (with
+// attn_scores / attn_probs hooks on the materialised [Hq, T, Tk] matrix); set
+// session::attention to an attention::config to run any variant of the
+// attention area (softmax1, sink logits, KV bias, ...) through its kernels.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -30,7 +33,9 @@
 #include "sysout/model/thread_pool.hpp"
 #include "sysout/model/weights.hpp"
 #include "sysout/trace/hooks.hpp"
+#include "sysout/attention/reference.hpp"
 #if SYSOUT_MODEL_HAVE_HIGHWAY
+#include "sysout/attention/highway.hpp"
 #include "sysout/model/elementwise_highway.hpp"
 #endif
 
@@ -168,6 +173,11 @@ class session {
 
   trace::hook_registry hooks;
   kernel_set kernels = kernel_set::fast;
+  // When set, attention runs through the attention area's kernels with this
+  // variant and its parameters (scale, causal and window are filled in per layer
+  // from the model). attn_scores then does not fire; attn_probs fires (read-only
+  // in effect: the output is already computed) when a hook asks for it.
+  std::optional<attention::config> attention;
 
   const transformer& model() const noexcept { return *m_; }
   const config& cfg() const noexcept { return m_->cfg; }
@@ -338,6 +348,7 @@ class session {
   // cfg().attention here and call the attention area's kernel with the same
   // q / K / V / mask (causal + sliding window) / scale inputs.
   void attend(int l, int T, int pos0) {
+    if (attention) return attend_variant(l, T, pos0);
     const config& c = cfg();
     const int Hq = c.n_heads, d = c.head_dim, group = c.n_heads / c.n_kv_heads, Tk = pos0 + T;
     const float scale = c.query_scale(), cap = c.attn_logit_softcap;
@@ -395,6 +406,35 @@ class session {
       }
     });
     fire(trace::site::attn_z, l, pos0, z_.data(), {T, Hq * d});
+  }
+
+  // ---- attention through sysout/attention (variants), same inputs and output as attend()
+  void attend_variant(int l, int T, int pos0) {
+    const config& c = cfg();
+    const std::int64_t Hq = c.n_heads, Hkv = c.n_kv_heads, d = c.head_dim, Tk = pos0 + T, cap = cache_.capacity;
+    attention::config ac = *attention;
+    ac.scale = c.query_scale();
+    ac.causal = true;
+    ac.window = c.is_sliding(l) ? c.sliding_window : 0;
+    if (c.attn_logit_softcap > 0.0f) throw_error(m_->source, "attention variants do not support logit soft-capping");
+    attention::problem p;
+    p.q = tensor_view(static_cast<void*>(q_.data()), dtype::f32, extents{Hq, T, d}, extents{d, Hq * d, 1}, "q");
+    p.k = tensor_view(static_cast<void*>(cache_.k_head(l, 0)), dtype::f32, extents{Hkv, Tk, d}, extents{cap * d, d, 1}, "k");
+    p.v = tensor_view(static_cast<void*>(cache_.v_head(l, 0)), dtype::f32, extents{Hkv, Tk, d}, extents{cap * d, d, 1}, "v");
+    p.out = tensor_view(static_cast<void*>(z_.data()), dtype::f32, extents{Hq, T, d}, extents{d, Hq * d, 1}, "z");
+    p.q_pos0 = pos0;
+    if (hooks.active(trace::site::attn_probs, l)) {
+      tensor_view probs(static_cast<void*>(att_.data()), dtype::f32, extents{Hq, T, Tk});
+      attention::attend_reference<double>(p, ac, {}, probs);
+      fire(trace::site::attn_probs, l, pos0, att_.data(), {int(Hq), T, int(Tk)});
+    } else {
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+      attention::attend_highway(p, ac);
+#else
+      attention::attend_reference<double>(p, ac);
+#endif
+    }
+    fire(trace::site::attn_z, l, pos0, z_.data(), {T, int(Hq * d)});
   }
 
   // ---- helpers
