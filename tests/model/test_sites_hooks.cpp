@@ -162,3 +162,43 @@ TEST_CASE("attention variants through sysout/attention: softmax equals the built
   for (int v = 0; v < 512; ++v) dc = std::max(dc, std::fabs(c.get(6, v) - a.get(6, v)));
   CHECK(dc > 1e-3);
 }
+
+TEST_CASE("sliding-window layers mask keys older than the window; global layers do not") {
+  SYSOUT_REQUIRE_MODEL(bin, "stories260K.bin");
+  auto m = model::load_llama2c(bin);
+  m.cfg.sliding_window = 3;   // query i sees keys j with i - j < 3
+  m.cfg.sliding_pattern = 2;  // layers 0, 2, 4 local; 1, 3 global
+  m.cfg.rope_theta_local = 10000.0f;
+  CHECK(m.cfg.is_sliding(0));
+  CHECK_FALSE(m.cfg.is_sliding(1));
+  for (bool variant : {false, true}) {
+    CAPTURE(variant);
+    model::session s(m);
+    if (variant) s.attention = attention::config{};
+    std::map<int, std::vector<double>> last_row;  // layer -> probs of the last query, head 0
+    s.hooks.add(site::attn_probs, any_layer, [&](const hook_event& e) {
+      auto& r = last_row[e.layer];
+      r.clear();
+      const auto T = e.t.dim(1), Tk = e.t.dim(2);
+      for (std::int64_t j = 0; j < Tk; ++j) r.push_back(e.t.get(0, T - 1, j));
+    });
+    s.forward(std::vector<int>{1, 403, 407, 261, 378, 432});
+    s.forward(std::vector<int>{383});  // generation step: query at position 6
+    REQUIRE(last_row.size() == 5);
+    for (int l = 0; l < 5; ++l) {
+      CAPTURE(l);
+      const auto& r = last_row[l];
+      REQUIRE(r.size() == 7);
+      double outside = 0, total = 0;
+      for (int j = 0; j < 7; ++j) {
+        total += r[std::size_t(j)];
+        if (j < 4) outside += r[std::size_t(j)];
+      }
+      CHECK(total == doctest::Approx(1.0).epsilon(1e-5));
+      if (m.cfg.is_sliding(l))
+        CHECK(outside == 0.0);
+      else
+        CHECK(outside > 1e-3);  // stories260K puts most attention on the first token
+    }
+  }
+}
