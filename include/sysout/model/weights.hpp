@@ -70,7 +70,15 @@ struct weights {
   matrix output;          // [V, D]; the same as token_embd when tied
 };
 
+// Move-only: matrices point into owned_f32 / keep_alive, which a copy would
+// duplicate while the copy's matrices still pointed at the original's buffers.
 struct transformer {
+  transformer() = default;
+  transformer(transformer&&) noexcept = default;
+  transformer& operator=(transformer&&) noexcept = default;
+  transformer(const transformer&) = delete;
+  transformer& operator=(const transformer&) = delete;
+
   config cfg;
   weights w;
   std::string source;  // file it was loaded from
