@@ -411,6 +411,43 @@ inline void q5_0_rows(std::int64_t n, const io::block_q5_0* const* x, const io::
   }
   for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
 }
+
+// q4_K: per 32-element sub-block one vpdpbusd (nibbles u8 x activation s8),
+// times its 6-bit scale, summed in int32 over the super-block; the mins go
+// through the activation's per-16 sums (bsums) as in the scalar reference.
+template <int NT>
+inline void q4_K_multi(std::int64_t n, const io::block_q4_K* x, const io::block_q8_K* const* y, float* out) noexcept {
+  __m256 acc[NT];
+  float mins[NT];
+  for (int r = 0; r < NT; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    mins[r] = 0.0f;
+  }
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (std::int64_t i = 0; i < n / io::qk_k; ++i) {
+    std::uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) io::get_scale_min_k4(j, x[i].scales, sc[j], mn[j]);
+    __m256i w[8];
+    for (int j = 0; j < 4; ++j) {  // 32 bytes hold sub-block 2j (low nibbles) and 2j+1 (high nibbles)
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * j));
+      w[2 * j] = _mm256_and_si256(q, m4);
+      w[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    }
+    const float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
+    for (int r = 0; r < NT; ++r) {
+      __m256i sumi = _mm256_setzero_si256();
+      int summ = 0;
+      for (int j = 0; j < 8; ++j) {
+        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w[j], load32(y[r][i].qs + 32 * j));
+        sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(s, _mm256_set1_epi32(sc[j])));
+        summ += mn[j] * (y[r][i].bsums[2 * j] + y[r][i].bsums[2 * j + 1]);
+      }
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(y[r][i].d * d), acc[r]);
+      mins[r] += y[r][i].d * dmin * float(summ);
+    }
+  }
+  for (int r = 0; r < NT; ++r) out[r] = hsum(acc[r]) - mins[r];
+}
 }  // namespace vnni
 #else
 #define SYSOUT_MODEL_VNNI 0
@@ -442,6 +479,9 @@ inline bool vec_dot_multi(ggml_type t, std::int64_t n, const void* w, const void
     case ggml_type::q8_0:
       return go(vnni::q8_0_multi<4>, vnni::q8_0_multi<3>, vnni::q8_0_multi<2>, vnni::q8_0_multi<1>,
                 static_cast<const io::block_q8_0*>(w), reinterpret_cast<const io::block_q8_0* const*>(a));
+    case ggml_type::q4_k:
+      return go(vnni::q4_K_multi<4>, vnni::q4_K_multi<3>, vnni::q4_K_multi<2>, vnni::q4_K_multi<1>,
+                static_cast<const io::block_q4_K*>(w), reinterpret_cast<const io::block_q8_K* const*>(a));
     case ggml_type::q5_0:
       return go(vnni::q5_0_multi<4>, vnni::q5_0_multi<3>, vnni::q5_0_multi<2>, vnni::q5_0_multi<1>,
                 static_cast<const io::block_q5_0*>(w), reinterpret_cast<const io::block_q8_0* const*>(a));
@@ -488,8 +528,18 @@ inline float vec_dot(ggml_type t, std::int64_t n, const void* w, const void* a, 
     case ggml_type::q5_0: return vec_dot_q5_0_q8_0(n, static_cast<const io::block_q5_0*>(w), static_cast<const io::block_q8_0*>(a));
     case ggml_type::q8_0: return vec_dot_q8_0_q8_0(n, static_cast<const io::block_q8_0*>(w), static_cast<const io::block_q8_0*>(a));
 #endif
+#if SYSOUT_MODEL_VNNI
+    case ggml_type::q4_k: {
+      float o;
+      const auto* ap = static_cast<const io::block_q8_K*>(a);
+      vnni::q4_K_multi<1>(n, static_cast<const io::block_q4_K*>(w), &ap, &o);
+      return o;
+    }
+#endif
 #if HWY_CAP_GE256
+#if !SYSOUT_MODEL_VNNI
     case ggml_type::q4_k: return vec_dot_q4_K_q8_K(n, static_cast<const io::block_q4_K*>(w), static_cast<const io::block_q8_K*>(a));
+#endif
     case ggml_type::q6_k: return vec_dot_q6_K_q8_K(n, static_cast<const io::block_q6_K*>(w), static_cast<const io::block_q8_K*>(a));
 #endif
     default: break;
