@@ -121,7 +121,7 @@ for e in entries:
         wm = R.get("weight_matches", [])
         if wm:
             full = sum(1 for m in wm if m["input_match"] == 1.0)
-            parts.append("over the %d layers whose down_proj input has massive activations, %d have all of those dims "
+            parts.append("over the %d layer(s) whose down_proj input has massive activations, %d have all of those dims "
                          "among their top weight-outlier channels" % (len(wm), full))
         if E["persistent_onset"] != E["layer"]:
             parts.append("the dims that persist (%s) appear at layer %d, written by %s" % (

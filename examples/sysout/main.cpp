@@ -1001,6 +1001,10 @@ int run(const options& o) {
   const command_info* ci = find_command(o.command);
   progress("loading %s\n", o.model.empty() ? default_model().c_str() : o.model.c_str());
   const loaded_model lm = load_model(o);
+  for (int l : o.layers)
+    if (l >= lm.m.cfg.n_layers)
+      throw usage_error("--layers: layer " + std::to_string(l) + " does not exist (" + lm.name + " has " +
+                        std::to_string(lm.m.cfg.n_layers) + " layers, 0.." + std::to_string(lm.m.cfg.n_layers - 1) + ")");
   output_dir out(o.out);
   context c{o, lm, out, {}, {}};
   const std::string cmd = ci->name;

@@ -59,6 +59,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check(L == 5, "stories260K has 5 layers in the JSON")
     check(all(not l["layer_out"]["outliers"] for l in ex["layers"]), "no outliers listed in the JSON")
     check(not any(n.startswith(".sysout-staging") for n in os.listdir(o)), "staging folder removed")
+    rc, _, err = run("self_attention", "--model", stories, "--out", o, "--layers", "7")
+    check(rc == 2 and "layer 7 does not exist" in err, "--layers beyond the model: " + err.strip())
     rc, out, err = run("lifecycle", "--model", stories, "--out", o)
     check(rc == 0 and "no massive activation" in out, "lifecycle on stories260K: " + out[-300:] + err[-300:])
     lc = json.load(open(os.path.join(o, "lifecycle.json")))
