@@ -107,7 +107,8 @@ struct activation_summary {
   std::vector<float> token_max_abs;  // [positions seen, < max_tracked_tokens] row max |h| (NaN: not seen)
   std::vector<float> token_norm;     // same positions: L2 norm of the row
   std::map<std::int64_t, std::vector<float>> tracked_rows;  // tracked positions -> full row (signed)
-  std::int64_t nan_count = 0, inf_count = 0, beyond_f16_count = 0;
+  std::int64_t nan_count = 0, inf_count = 0;
+  std::int64_t beyond_f16_count = 0;  // finite |h| > 65504 (the detector's over_f16_count)
 
   // Mean over rows of the per-call reference statistic (median or mean |h|).
   double reference() const { return rows > 0 ? reference_sum / double(rows) : 0.0; }
@@ -381,74 +382,61 @@ class recorder {
     const std::int64_t T = m.dim(0), D = m.dim(1);
     if (T == 0 || D == 0) return;
     const std::size_t K = std::size_t(cfg_.top_k);
-    // Pass 1 (no lock): magnitudes, reference statistic, per-row stats.
-    std::vector<float> row, mags;
-    mags.reserve(std::size_t(T * D));
-    std::vector<float> dmax(std::size_t(D), -1.0f), dval(std::size_t(D), 0.0f);
-    std::vector<std::int64_t> darg(std::size_t(D), -1);
+    // Pass 1 (no lock): the detector itself (detect/massive_activations.hpp:
+    // one Highway scan for the statistics, top-k and candidates above threshold_abs).
+    detect::massive_options mo;
+    mo.threshold_abs = cfg_.threshold_abs;
+    mo.ratio = cfg_.ratio;
+    mo.reference = cfg_.reference;
+    mo.topk = cfg_.top_k;
+    const auto rep = detect::find_massive_activations(m, layer, std::string(site_name(s)), mo);
+    std::vector<act_entry> top, outl;
+    for (const auto& e : rep.top) top.push_back({float(e.value), pos0 + e.token, e.dim});
+    const std::int64_t outl_count = std::int64_t(rep.outliers.size());
+    std::vector<std::int64_t> massive_rows;
+    for (const auto& o : rep.outliers) outl.push_back({float(o.value), pos0 + o.token, o.dim});
+    for (auto t : rep.massive_tokens) massive_rows.push_back(pos0 + t);
+    detail::keep_largest(outl, cfg_.max_outliers);
+    const double ref = rep.reference_value;
+    // Pass 2 (no lock): per-feature max |h| (with token and signed value), per-row
+    // max |h| and L2 norm, rows of tracked tokens. Branch-free selects so the
+    // compiler vectorizes the contiguous f32 case.
+    std::vector<float> row;
+    std::vector<float> dmax(static_cast<std::size_t>(D), -1.0f), dval(static_cast<std::size_t>(D), 0.0f);
+    std::vector<std::int64_t> darg(static_cast<std::size_t>(D), -1);
     std::vector<float> tmax(static_cast<std::size_t>(T)), tnorm(static_cast<std::size_t>(T));
-    std::vector<act_entry> top;
-    float top_cut = -1.0f;  // |h| must exceed this to enter `top` (the k-th largest so far)
-    std::int64_t nans = 0, infs = 0, beyond = 0;
-    double sum_abs = 0;
     const bool track_rows = row_site_[std::size_t(s)];
     const auto dyn = track_rows ? dynamic_rows_copy() : std::set<std::int64_t>{};
     std::vector<std::pair<std::int64_t, std::vector<float>>> kept_rows;
+    const bool direct = m.type() == dtype::f32 && m.stride(1) == 1;
+    float* dm = dmax.data();
+    float* dv = dval.data();
+    std::int64_t* da = darg.data();
     for (std::int64_t r = 0; r < T; ++r) {
-      detail::load_row(m, r, row);
+      const float* x;
+      if (direct) {
+        x = static_cast<const float*>(m.data()) + r * m.stride(0);
+      } else {
+        detail::load_row(m, r, row);
+        x = row.data();
+      }
       const std::int64_t tok = pos0 + r;
-      float rm = 0;
-      double n2 = 0;
+      float rm = 0, n2 = 0;
       for (std::int64_t j = 0; j < D; ++j) {
-        const float v = row[std::size_t(j)];
-        if (std::isnan(v)) { ++nans; continue; }
-        if (std::isinf(v)) ++infs;
+        const float v = x[j];
         const float a = std::fabs(v);
-        if (a > detail::f16_limit) ++beyond;
-        mags.push_back(a);
-        sum_abs += a;
-        n2 += double(v) * v;
-        if (a > rm) rm = a;
-        if (a > dmax[std::size_t(j)]) {
-          dmax[std::size_t(j)] = a;
-          dval[std::size_t(j)] = v;
-          darg[std::size_t(j)] = tok;
-        }
-        if (a > top_cut) {
-          top.push_back({v, tok, j});
-          if (top.size() >= 2 * K) {
-            detail::keep_largest(top, K);
-            top_cut = std::fabs(top.back().value);
-          }
-        }
+        rm = a > rm ? a : rm;  // NaN never wins
+        n2 += v * v;
+        const bool g = a > dm[j];
+        dm[j] = g ? a : dm[j];
+        dv[j] = g ? v : dv[j];
+        da[j] = g ? tok : da[j];
       }
       tmax[std::size_t(r)] = rm;
-      tnorm[std::size_t(r)] = float(std::sqrt(n2));
-      if (track_rows && (tok < cfg_.track_first_tokens || dyn.count(tok))) kept_rows.emplace_back(tok, row);
+      tnorm[std::size_t(r)] = std::sqrt(n2);
+      if (track_rows && (tok < cfg_.track_first_tokens || dyn.count(tok))) kept_rows.emplace_back(tok, std::vector<float>(x, x + D));
     }
-    detail::keep_largest(top, K);
-    const std::size_t nfinite = mags.size();
-    const double ref = cfg_.reference == reference_stat::median ? double(detail::median_abs(mags))
-                                                                 : (nfinite ? sum_abs / double(nfinite) : 0.0);
-    const double cut = std::max(cfg_.threshold_abs, cfg_.ratio * ref);
-    // Pass 2 (no lock): massive entries, only rows whose max passes the cut.
-    std::vector<act_entry> outl;
-    std::int64_t outl_count = 0;
-    std::vector<std::int64_t> massive_rows;
-    for (std::int64_t r = 0; r < T; ++r) {
-      if (!(double(tmax[std::size_t(r)]) > cut)) continue;
-      massive_rows.push_back(pos0 + r);
-      detail::load_row(m, r, row);
-      for (std::int64_t j = 0; j < D; ++j) {
-        const float v = row[std::size_t(j)];
-        if (double(std::fabs(v)) > cut) {
-          ++outl_count;
-          outl.push_back({v, pos0 + r, j});
-        }
-      }
-      if (outl.size() > 2 * cfg_.max_outliers + 64) detail::keep_largest(outl, cfg_.max_outliers);
-    }
-    detail::keep_largest(outl, cfg_.max_outliers);
+    const std::int64_t nans = rep.stats.nan_count, infs = rep.stats.inf_count, beyond = rep.stats.over_f16_count;
     // A token with massive activations in the residual stream gets its rows
     // tracked at the later layers (disappearance analysis needs them).
     if (is_residual(s) && !massive_rows.empty()) {
@@ -471,7 +459,7 @@ class recorder {
     ++S.calls;
     S.rows += T;
     S.reference_sum += ref * double(T);
-    S.max_abs = std::max(S.max_abs, top.empty() ? 0.0f : std::fabs(top.front().value));
+    S.max_abs = std::max(S.max_abs, float(rep.stats.max_abs));
     S.top.insert(S.top.end(), top.begin(), top.end());
     detail::keep_largest(S.top, K);
     S.outliers.insert(S.outliers.end(), outl.begin(), outl.end());
