@@ -53,5 +53,12 @@ for entry in "${models[@]}"; do
   done
 done
 
+# cost of tracing (bench/trace), on the main model
+if [ -f models/SmolLM2-135M-Instruct.Q4_1.gguf ]; then
+  cmake --build "$BUILD" --target bench_trace -j "$THREADS" >/dev/null
+  { "$BUILD/bench/trace/bench_trace" models/SmolLM2-135M-Instruct.Q4_1.gguf 64 1
+    "$BUILD/bench/trace/bench_trace" models/SmolLM2-135M-Instruct.Q4_1.gguf 64 "$THREADS"; } > "$RES/bench_trace.txt"
+fi
+
 python3 tools/make_results_page.py "$RES" docs/results.md "${models[@]}"
 echo "wrote docs/results.md and docs/img/" >&2
