@@ -87,6 +87,44 @@ with tempfile.TemporaryDirectory() as tmp:
     check(abs(float(np.abs(h).max()) - ex["layers"][peak]["layer_out"]["stats"]["max_abs"]) < 1e-3,
           "NPY max |h| equals the JSON's")
 
+    # A Hugging Face GPT-2 folder (random weights, OpenAI's vocabulary from ../shared/models):
+    # the safetensors path of the CLI, end to end.
+    if os.path.exists("../shared/models/gpt2_encoder.json"):
+        g = os.path.join(tmp, "gpt2")
+        os.makedirs(g)
+        rng = np.random.default_rng(0)
+        V, D, F, P, NL = 50257, 16, 64, 32, 2
+        ts = {"wte.weight": (V, D), "wpe.weight": (P, D), "ln_f.weight": (D,), "ln_f.bias": (D,)}
+        for l in range(NL):
+            h = "h.%d." % l
+            ts.update({h + "ln_1.weight": (D,), h + "ln_1.bias": (D,), h + "attn.c_attn.weight": (D, 3 * D),
+                       h + "attn.c_attn.bias": (3 * D,), h + "attn.c_proj.weight": (D, D), h + "attn.c_proj.bias": (D,),
+                       h + "ln_2.weight": (D,), h + "ln_2.bias": (D,), h + "mlp.c_fc.weight": (D, F),
+                       h + "mlp.c_fc.bias": (F,), h + "mlp.c_proj.weight": (F, D), h + "mlp.c_proj.bias": (D,)})
+        header, blobs, off = {}, [], 0
+        for name, shape in ts.items():
+            a = (rng.standard_normal(shape) * 0.1).astype("<f4")
+            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == "ln_f.weight":
+                a = np.ones(shape, "<f4")
+            b = a.tobytes()
+            header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + len(b)]}
+            blobs.append(b)
+            off += len(b)
+        hj = json.dumps(header).encode()
+        hj += b" " * ((8 - len(hj) % 8) % 8)
+        with open(os.path.join(g, "model.safetensors"), "wb") as f:
+            f.write(len(hj).to_bytes(8, "little") + hj + b"".join(blobs))
+        json.dump({"model_type": "gpt2", "n_embd": D, "n_layer": NL, "n_head": 2, "n_positions": P,
+                   "vocab_size": V, "n_inner": F}, open(os.path.join(g, "config.json"), "w"))
+        o3 = os.path.join(tmp, "gpt2_out")
+        rc, out, err = run("existence", "--model", g, "--out", o3, "--no-plots")
+        check(rc == 0, "existence on a GPT-2 safetensors folder: " + err[-400:])
+        if rc == 0:
+            ex = json.load(open(os.path.join(o3, "existence.json")))
+            check(ex["architecture"] == "gpt2" and ex["n_layers"] == NL, "GPT-2 folder read as gpt2")
+            check("".join(ex["tokens"]) == "Summer is warm. Winter is cold." and len(ex["ids"]) >= 8,
+                  "GPT-2 tokens decode back to the sentence: %s" % ex["tokens"])
+
     smol = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     if os.path.exists(smol):
         o2 = os.path.join(tmp, "smol")
