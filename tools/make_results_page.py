@@ -69,7 +69,7 @@ w("The sentence is the papers' \"Summer is warm. Winter is cold.\" with each mod
   "file in independent windows (sizes in each table).\n")
 
 w("## Summary\n")
-w("| model | massive activations (layer_out) | emergence | dims / tokens | peak \\|h\\| | down_proj input dims in top weight-outlier channels | persistent sinks | value norm sink / other | disappearance |")
+w("| model | massive activations (layer_out) | emergence | dims / tokens | peak \\|h\\| | down_proj input dims in top weight-outlier channels | persistent sink token(s) | value norm sink / other | disappearance |")
 w("|---|---|---|---|---|---|---|---|---|")
 for e in entries:
     key = e.split(":", 1)[0]
