@@ -23,6 +23,7 @@
 #include "sysout/model/load_llama2c.hpp"
 #include "sysout/model/load_safetensors.hpp"
 #include "sysout/model/matmul.hpp"
+#include "sysout/model/perplexity.hpp"
 #include "sysout/model/tokenizer.hpp"
 #include "sysout/model/tokenizer_gguf.hpp"
 #include "sysout/trace.hpp"
@@ -239,45 +240,34 @@ struct ppl_result {
 };
 
 // Perplexity over the first `max_tokens` tokens of the corpus, in independent
-// windows of `ctx` tokens (BOS first when the policy asks for it; every token
-// after the first of a window is predicted). `setup` attaches hooks to each
-// window's session (interventions, collectors).
+// windows of `ctx` tokens (BOS first when the policy asks for it), computed by
+// the library's model::perplexity. `setup` attaches hooks to the session
+// (interventions, collectors); each window runs as one forward call so a hook
+// sees whole windows.
 inline ppl_result perplexity(const loaded_model& lm, const std::vector<int>& corpus_ids, const options& o,
                              const std::function<void(trace::hook_registry&)>& setup = {}, const char* label = "") {
-  ppl_result r;
   const auto t0 = std::chrono::steady_clock::now();
-  const int bos_id = lm.tok.bos_id >= 0 ? lm.tok.bos_id : lm.m.cfg.bos_id;
   const bool bos = o.bos == 1 || (o.bos == -1 && (lm.tok.kind == sysout::tokenizer_kind::llama2c || lm.m.cfg.add_bos));
-  const int body = o.ctx - (bos ? 1 : 0);
-  const std::int64_t N = std::min<std::int64_t>(std::int64_t(corpus_ids.size()), o.max_tokens);
+  if (bos && lm.tok.bos_id >= 0 && lm.m.cfg.bos_id >= 0 && lm.tok.bos_id != lm.m.cfg.bos_id)
+    throw_error(lm.name, "tokenizer BOS id ", lm.tok.bos_id, " differs from the model's ", lm.m.cfg.bos_id);
   model::session s(lm.m, o.ctx, o.threads);
   add_dtype_rounding(s.hooks, o.dtype);
   if (setup) setup(s.hooks);
-  const int V = lm.m.cfg.vocab_size;
-  for (std::int64_t start = 0; start + 1 < N; start += body) {
-    std::vector<int> w;
-    if (bos) w.push_back(bos_id);
-    const std::int64_t end = std::min<std::int64_t>(N, start + body);
-    w.insert(w.end(), corpus_ids.begin() + start, corpus_ids.begin() + end);
-    if (w.size() < 2) break;
-    s.reset();
-    const tensor_view logits = s.forward(w, true);
-    const float* L = static_cast<const float*>(logits.data());
-    for (std::size_t t = 0; t + 1 < w.size(); ++t) {
-      const float* row = L + t * std::size_t(V);
-      float mx = row[0];
-      for (int j = 1; j < V; ++j) mx = std::max(mx, row[j]);
-      double z = 0;
-      for (int j = 0; j < V; ++j) z += std::exp(double(row[j] - mx));
-      const double lp = double(row[w[t + 1]] - mx) - std::log(z);
-      r.nll -= lp;
-      ++r.tokens;
-    }
-    ++r.windows;
-    progress("\r  perplexity %-28s %lld / %lld tokens", label, (long long)end, (long long)N);
-  }
+  model::perplexity_options po;
+  po.ctx = o.ctx;
+  po.add_bos = bos;
+  po.max_tokens = o.max_tokens;
+  po.batch = o.ctx;
+  po.progress = [&](std::int64_t done, std::int64_t total) {
+    progress("\r  perplexity %-28s %lld / %lld tokens", label, (long long)done, (long long)total);
+  };
+  const auto m = model::perplexity(s, corpus_ids, po);
   progress("\n");
-  r.ppl = r.tokens ? std::exp(r.nll / double(r.tokens)) : 0.0;
+  ppl_result r;
+  r.ppl = m.perplexity;
+  r.nll = m.mean_nll * double(m.n_scored);
+  r.tokens = m.n_scored;
+  r.windows = m.n_windows;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
