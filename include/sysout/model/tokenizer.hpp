@@ -33,6 +33,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <queue>
 #include <span>
 #include <string>
@@ -370,11 +371,13 @@ struct tokenizer {
     return frags;
   }
 
-  // llama.cpp's llm_tokenizer_spm_session::tokenize on escaped text: start from
-  // UTF-8 characters, merge the adjacent pair whose concatenation is the
-  // highest-scoring token (ties: leftmost), then emit each symbol's token or,
-  // for a character that is no token, its bytes' <0xNN> tokens.
-  void encode_spm(std::string_view text, std::vector<std::int32_t>& out) const {
+  // The symbol-merge loop llama.cpp's SPM and BPE sessions share: start from
+  // the UTF-8 characters of `text`, repeatedly merge the adjacent pair with the
+  // highest priority (ties: leftmost), and return the surviving pieces in order.
+  // `priority(l, r)` gives the priority of merging the adjacent pieces l and r, or nothing
+  // when that merge does not exist.
+  template <class PairPriority>
+  static std::vector<std::string_view> merge_symbols(std::string_view text, PairPriority&& priority) {
     struct symbol {
       int prev, next;
       std::size_t start, n;
@@ -386,82 +389,21 @@ struct tokenizer {
       sym.push_back({idx - 1, off + len == text.size() ? -1 : idx + 1, off, len});
       off += len;
     }
-    if (sym.empty()) return;
+    std::vector<std::string_view> pieces;
+    if (sym.empty()) return pieces;
     struct bigram {
       int left, right;
-      float score;
+      double priority;
       std::size_t size;
     };
     const auto lower = [](const bigram& a, const bigram& b) {
-      return a.score < b.score || (a.score == b.score && a.left > b.left);
+      return a.priority < b.priority || (a.priority == b.priority && a.left > b.left);
     };
     std::priority_queue<bigram, std::vector<bigram>, decltype(lower)> queue(lower);
     const auto try_add = [&](int l, int r) {
       if (l < 0 || r < 0) return;
-      const std::string_view s = text.substr(sym[l].start, sym[l].n + sym[r].n);
-      const std::int32_t id = find(s);
-      if (id < 0) return;
-      queue.push({l, r, scores[std::size_t(id)], s.size()});
-    };
-    for (int i = 1; i < int(sym.size()); ++i) try_add(i - 1, i);
-    while (!queue.empty()) {
-      const bigram b = queue.top();
-      queue.pop();
-      symbol& l = sym[b.left];
-      symbol& r = sym[b.right];
-      if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // stale: a side was merged since
-      l.n += r.n;
-      r.n = 0;
-      l.next = r.next;
-      if (r.next >= 0) sym[r.next].prev = b.left;
-      try_add(l.prev, b.left);
-      try_add(b.left, l.next);
-    }
-    for (int i = 0; i != -1; i = sym[i].next) {
-      const std::string_view s = text.substr(sym[i].start, sym[i].n);
-      const std::int32_t id = find(s);
-      if (id >= 0) {
-        out.push_back(id);
-      } else {
-        for (char c : s) out.push_back(byte_token(static_cast<unsigned char>(c)));
-      }
-    }
-  }
-
-  // One pre-tokenized, byte-encoded word through llama.cpp's
-  // llm_tokenizer_bpe_session: merge the adjacent pair with the lowest merge
-  // rank (ties: leftmost) until none applies.
-  void encode_bpe_word(std::string_view word, std::vector<std::int32_t>& out) const {
-    struct symbol {
-      int prev, next;
-      std::size_t start, n;
-    };
-    std::vector<symbol> sym;
-    for (std::size_t off = 0; off < word.size();) {
-      const std::size_t len = std::min(unicode::utf8_len(word[off]), word.size() - off);
-      const int idx = int(sym.size());
-      sym.push_back({idx - 1, off + len == word.size() ? -1 : idx + 1, off, len});
-      off += len;
-    }
-    if (sym.empty()) return;
-    struct bigram {
-      int left, right;
-      std::int32_t rank;
-      std::size_t size;
-    };
-    const auto lower = [](const bigram& a, const bigram& b) {
-      return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-    };
-    std::priority_queue<bigram, std::vector<bigram>, decltype(lower)> queue(lower);
-    std::string key;
-    const auto try_add = [&](int l, int r) {
-      if (l < 0 || r < 0) return;
-      key.assign(word.substr(sym[l].start, sym[l].n));
-      key.push_back(' ');
-      key.append(word.substr(sym[r].start, sym[r].n));
-      const auto it = ranks_.find(std::string_view(key));
-      if (it == ranks_.end()) return;
-      queue.push({l, r, it->second, sym[l].n + sym[r].n});
+      const std::optional<double> p = priority(text.substr(sym[l].start, sym[l].n), text.substr(sym[r].start, sym[r].n));
+      if (p) queue.push({l, r, *p, sym[l].n + sym[r].n});
     };
     for (int i = 1; i < int(sym.size()); ++i) try_add(i - 1, i);
     while (!queue.empty()) {
@@ -478,8 +420,44 @@ struct tokenizer {
       try_add(l.prev, b.left);
       try_add(b.left, l.next);
     }
-    for (int i = 0; i != -1; i = sym[i].next) {
-      const std::string_view s = word.substr(sym[i].start, sym[i].n);
+    for (int i = 0; i != -1; i = sym[i].next) pieces.push_back(text.substr(sym[i].start, sym[i].n));
+    return pieces;
+  }
+
+  // llama.cpp's llm_tokenizer_spm_session::tokenize on escaped text: merge the
+  // pair whose concatenation is the highest-scoring token, then emit each
+  // piece's token or, for a character that is no token, its bytes' <0xNN> tokens.
+  void encode_spm(std::string_view text, std::vector<std::int32_t>& out) const {
+    const auto pieces = merge_symbols(text, [&](std::string_view l, std::string_view r) -> std::optional<double> {
+      // l and r are adjacent in text: their concatenation is one view
+      const std::int32_t id = find(std::string_view(l.data(), l.size() + r.size()));
+      if (id < 0) return std::nullopt;
+      return double(scores[std::size_t(id)]);
+    });
+    for (const std::string_view s : pieces) {
+      const std::int32_t id = find(s);
+      if (id >= 0) {
+        out.push_back(id);
+      } else {
+        for (char c : s) out.push_back(byte_token(static_cast<unsigned char>(c)));
+      }
+    }
+  }
+
+  // One pre-tokenized, byte-encoded word through llama.cpp's
+  // llm_tokenizer_bpe_session: merge the adjacent pair with the lowest merge
+  // rank (ties: leftmost) until none applies.
+  void encode_bpe_word(std::string_view word, std::vector<std::int32_t>& out) const {
+    std::string key;
+    const auto pieces = merge_symbols(word, [&](std::string_view l, std::string_view r) -> std::optional<double> {
+      key.assign(l);
+      key.push_back(' ');
+      key.append(r);
+      const auto it = ranks_.find(std::string_view(key));
+      if (it == ranks_.end()) return std::nullopt;
+      return -double(it->second);
+    });
+    for (const std::string_view s : pieces) {
       const std::int32_t id = find(s);
       if (id >= 0) {
         out.push_back(id);
