@@ -234,19 +234,13 @@ namespace sysout::io {
 
 // Rows [row_begin, row_begin + n_rows) of t into dst (n_rows * ne[0] floats).
 inline void dequantize_rows(const gguf_tensor_info& t, std::int64_t row_begin, std::int64_t n_rows, float* dst) {
-  if (row_begin < 0 || n_rows < 0 || row_begin + n_rows > t.n_rows())
-    throw_error("tensor '" + t.name + "'", "rows [", row_begin, ", ", row_begin + n_rows, ") out of range (",
-                t.n_rows(), " rows)");
-  check_dequantize_args(t.type, t.ne[0], ("tensor '" + t.name + "'").c_str());
-  for (std::int64_t r = 0; r < n_rows; ++r) dequantize_row(t.type, t.row(row_begin + r), dst + r * t.ne[0], t.ne[0]);
+  dequantize_rows_with(t, row_begin, n_rows, dst,
+                       [](ggml_type ty, const void* src, float* d, std::int64_t n) { dequantize_row(ty, src, d, n); });
 }
 
 // Whole tensor as an owning f32 tensor of shape t.shape() (row-major, [ne1, ne0] for a matrix).
 inline tensor<float> dequantize(const gguf_tensor_info& t) {
-  check_dequantize_args(t.type, t.ne[0], ("tensor '" + t.name + "'").c_str());
-  tensor<float> out(t.shape());
-  dequantize_rows(t, 0, t.n_rows(), out.data());
-  return out;
+  return dequantize_with(t, [](ggml_type ty, const void* src, float* d, std::int64_t n) { dequantize_row(ty, src, d, n); });
 }
 
 }  // namespace sysout::io

@@ -658,24 +658,38 @@ class gguf_file {
   std::unordered_map<std::string, std::size_t> tensor_index_;
 };
 
-// ---- dequantization of whole tensors / row ranges (scalar reference) ----
+// ---- dequantization of whole tensors / row ranges ----
+// Checks once, then converts row by row with `row_fn(type, src, dst, n)`: the
+// scalar reference here, the Highway kernels in io/ggml_quants_highway.hpp.
 
-// Rows [row_begin, row_begin + n_rows) of t into dst (n_rows * ne[0] floats).
-inline void dequantize_rows_ref(const gguf_tensor_info& t, std::int64_t row_begin, std::int64_t n_rows,
-                                float* dst) {
+template <class RowFn>
+void dequantize_rows_with(const gguf_tensor_info& t, std::int64_t row_begin, std::int64_t n_rows, float* dst,
+                          RowFn&& row_fn) {
   if (row_begin < 0 || n_rows < 0 || row_begin + n_rows > t.n_rows())
     throw_error("tensor '" + t.name + "'", "rows [", row_begin, ", ", row_begin + n_rows, ") out of range (",
                 t.n_rows(), " rows)");
   check_dequantize_args(t.type, t.ne[0], ("tensor '" + t.name + "'").c_str());
-  for (std::int64_t r = 0; r < n_rows; ++r) dequantize_row_ref(t.type, t.row(row_begin + r), dst + r * t.ne[0], t.ne[0]);
+  for (std::int64_t r = 0; r < n_rows; ++r) row_fn(t.type, t.row(row_begin + r), dst + r * t.ne[0], t.ne[0]);
 }
 
-// Whole tensor as an owning f32 tensor of shape t.shape().
-inline tensor<float> dequantize_ref(const gguf_tensor_info& t) {
+template <class RowFn>
+tensor<float> dequantize_with(const gguf_tensor_info& t, RowFn&& row_fn) {
   check_dequantize_args(t.type, t.ne[0], ("tensor '" + t.name + "'").c_str());
   tensor<float> out(t.shape());
-  dequantize_rows_ref(t, 0, t.n_rows(), out.data());
+  dequantize_rows_with(t, 0, t.n_rows(), out.data(), row_fn);
   return out;
+}
+
+// Rows [row_begin, row_begin + n_rows) of t into dst (n_rows * ne[0] floats), scalar reference.
+inline void dequantize_rows_ref(const gguf_tensor_info& t, std::int64_t row_begin, std::int64_t n_rows,
+                                float* dst) {
+  dequantize_rows_with(t, row_begin, n_rows, dst,
+                       [](ggml_type ty, const void* src, float* d, std::int64_t n) { dequantize_row_ref(ty, src, d, n); });
+}
+
+// Whole tensor as an owning f32 tensor of shape t.shape(), scalar reference.
+inline tensor<float> dequantize_ref(const gguf_tensor_info& t) {
+  return dequantize_with(t, [](ggml_type ty, const void* src, float* d, std::int64_t n) { dequantize_row_ref(ty, src, d, n); });
 }
 
 }  // namespace sysout::io
