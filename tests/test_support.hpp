@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string>
 
+#include "sysout/core/error.hpp"
+
 namespace sysout::testing {
 
 inline std::filesystem::path shared_models() { return SYSOUT_SHARED_MODELS; }
@@ -19,8 +21,18 @@ inline std::filesystem::path find_model(const std::string& file) {
     auto p = dir / file;
     if (std::filesystem::exists(p)) return p;
   }
-  std::printf("SKIP: model file '%s' is absent (run tools/fetch_models.sh)\n", file.c_str());
+  std::printf("SKIP: model file '%s' is absent (run tools/setup.sh or python3 tools/fetch_models.py)\n", file.c_str());
   return {};
+}
+
+// The message of the sysout::error that f() throws, or "<no error>".
+std::string error_of(auto&& f) {
+  try {
+    f();
+  } catch (const sysout::error& e) {
+    return e.what();
+  }
+  return "<no error>";
 }
 
 }  // namespace sysout::testing

@@ -13,16 +13,7 @@ using namespace sysout;
 using namespace sysout::io;
 using sysout::testing::gguf_builder;
 
-namespace {
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const sysout::error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-}  // namespace
+using sysout::testing::error_of;
 
 TEST_CASE("gguf: every metadata value type round-trips through the typed getters") {
   gguf_builder b;

@@ -14,16 +14,7 @@ using namespace sysout;
 using namespace sysout::io;
 using namespace sysout::testing;
 
-namespace {
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const sysout::error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-}  // namespace
+using sysout::testing::error_of;
 
 TEST_CASE("json: values, escapes, exact 64-bit integers") {
   const auto v = parse_json(R"( {"a": [1, -2.5e3, true, false, null], "s": "x\"\\\/\b\f\n\r\tA\u00e9\ud83d\ude00",
