@@ -1,7 +1,7 @@
 // Detector throughput next to a plain vectorized memory-read pass (sum) over
 // the same bytes, measured in the same run. Prints GB/s and the ratio
 // detector / read-pass (the target: >= 0.5 for the activation and
-// attention detectors). Usage: bench_detect [repeats (default 30)]
+// attention detectors). Usage: bench_detect [repeats (default 30)] [--no-forward]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -67,6 +67,7 @@ void row(const char* what, const char* shape, double bytes, timing m) {
 
 int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 30;
+  const bool forward = !(argc > 2 && std::string(argv[2]) == "--no-forward");
   std::printf("sysout detector benchmark | CPU: %s (%u threads online) | Highway target: %s | f32 lanes %zu | fastest of %d runs, interleaved with the read pass\n",
               cpu_name().c_str(), std::thread::hardware_concurrency(), simd::target_name(), simd::f32_lanes(), reps);
   std::printf("ratio = read-pass time / detector time over the same bytes (1.0 = memory speed)\n\n");
@@ -132,6 +133,21 @@ int main(int argc, char** argv) {
       for (std::int64_t q0 = 0; q0 < Q; q0 += 64) acc.add_queries(v.slice(1, q0, q0 + 64));
       sink_value = acc.finish().received[0];
     }, read));
+    // f16 / bf16 probabilities (read pass over the same 2-byte buffer)
+    std::vector<f16> ph(p.size());
+    std::vector<bf16> pb(p.size());
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      ph[i] = to_f16(p[i]);
+      pb[i] = to_bf16(p[i]);
+    }
+    const double bytes16 = double(p.size()) * 2;
+    auto read16 = [&] { sink_value = simd::sum_f32(reinterpret_cast<const float*>(ph.data()), ph.size() / 2); };
+    row("find_attention_sinks", "[9, 512, 512] f16", bytes16, measure(reps, [&] {
+      sink_value = find_attention_sinks(view(ph.data(), {H, Q, K})).received[0];
+    }, read16));
+    row("find_attention_sinks", "[9, 512, 512] bf16", bytes16, measure(reps, [&] {
+      sink_value = find_attention_sinks(view(pb.data(), {H, Q, K})).received[0];
+    }, read16));
   }
 
   // Weights: down_proj [d_model, d_ff] = [576, 1536] f32.
@@ -143,6 +159,12 @@ int main(int argc, char** argv) {
     const double bytes = double(w.size()) * 4;
     auto read = [&] { sink_value = simd::sum_f32(w.data(), w.size()); };
     row("find_weight_outliers", "[576, 1536] f32", bytes, measure(reps, [&] { sink_value = double(find_weight_outliers(v).input.ranking[0]); }, read));
+    std::vector<bf16> wb(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) wb[i] = to_bf16(w[i]);
+    auto read16 = [&] { sink_value = simd::sum_f32(reinterpret_cast<const float*>(wb.data()), wb.size() / 2); };
+    row("find_weight_outliers", "[576, 1536] bf16", double(w.size()) * 2, measure(reps, [&] {
+      sink_value = double(find_weight_outliers(view(wb.data(), {R, C})).input.ranking[0]);
+    }, read16));
   }
 
   // Full-layer detection during a forward pass of the reference transformer:
@@ -151,6 +173,7 @@ int main(int argc, char** argv) {
   // every layer. The target: <= 5% added.
   const std::filesystem::path model_path = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
   const std::filesystem::path text_path = "../shared/models/wikitext2-test.raw";
+  if (!forward) return 0;
   if (!std::filesystem::exists(model_path) || !std::filesystem::exists(text_path)) {
     std::printf("\nforward-pass overhead: skipped (%s or %s absent; run from the repository root)\n",
                 model_path.c_str(), text_path.c_str());

@@ -218,19 +218,15 @@ class attention_sink_accumulator {
     const std::int64_t K = keys_;
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
     if (opt_.impl == backend::best && (row.type() == dtype::f32 || row.type() == dtype::f16 || row.type() == dtype::bf16)) {
-      const float* p;
-      if (row.type() == dtype::f32 && row.rows_contiguous()) {
-        p = static_cast<const float*>(row.data());
-      } else {
-        scratch.resize(std::size_t(K));
-        if (row.rows_contiguous() && row.type() != dtype::f32)
-          simd::widen_to_f32(static_cast<const std::uint16_t*>(row.data()), scratch.data(), std::size_t(K),
-                             row.type() == dtype::bf16);
-        else
-          for (std::int64_t k = 0; k < K; ++k) scratch[std::size_t(k)] = float(row.get(k));
-        p = scratch.data();
+      if (row.rows_contiguous()) {  // f16/bf16 widened inside the kernel: no scratch round trip
+        if (row.type() == dtype::f32) return simd::accumulate_row(static_cast<const float*>(row.data()), std::size_t(K), acc);
+        const auto* p16 = static_cast<const std::uint16_t*>(row.data());
+        return row.type() == dtype::f16 ? simd::accumulate_row<simd::f16_src>(p16, std::size_t(K), acc)
+                                        : simd::accumulate_row<simd::bf16_src>(p16, std::size_t(K), acc);
       }
-      return simd::accumulate_row(p, std::size_t(K), acc);
+      scratch.resize(std::size_t(K));
+      for (std::int64_t k = 0; k < K; ++k) scratch[std::size_t(k)] = float(row.get(k));
+      return simd::accumulate_row(scratch.data(), std::size_t(K), acc);
     }
 #endif
     (void)scratch;

@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
+#include <limits>
 
 #include "sysout/core/half.hpp"
 
@@ -54,25 +56,51 @@ inline std::size_t f32_lanes() {
   return hn::Lanes(d);
 }
 
+// Element sources: how stored values become f32 lanes. f16 widens with
+// PromoteTo (F16C / AVX-512 vcvtph2ps); bf16 is the upper half of an f32, so
+// widening is a zero-extension and a shift. Both are exact.
+struct f32_src {
+  using T = float;
+  static float scalar(float v) { return v; }
+  template <class DF>
+  static HWY_INLINE hn::VFromD<DF> load(DF df, const float* p) { return hn::LoadU(df, p); }
+};
+struct f16_src {
+  using T = std::uint16_t;
+  static constexpr bool is_bf16 = false;
+  static float scalar(std::uint16_t v) { return f16_to_f32(v); }
+  template <class DF>
+  static HWY_INLINE hn::VFromD<DF> load(DF df, const std::uint16_t* p) {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+  }
+};
+struct bf16_src {
+  using T = std::uint16_t;
+  static constexpr bool is_bf16 = true;
+  static float scalar(std::uint16_t v) { return bf16_to_f32(v); }
+  template <class DF>
+  static HWY_INLINE hn::VFromD<DF> load(DF df, const std::uint16_t* p) {
+    const hn::RebindToUnsigned<DF> du;
+    const hn::Rebind<std::uint16_t, DF> d16;
+    return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, p))));
+  }
+};
+
 // dst[i] = f32(src[i]) for f16 (is_bf16 = false) or bf16 bit patterns; exact.
-inline void widen_to_f32(const std::uint16_t* src, float* dst, std::size_t n, bool is_bf16) {
+template <class S>
+inline void widen(const std::uint16_t* src, float* dst, std::size_t n) {
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df);
   std::size_t i = 0;
-  if (is_bf16) {
-    const hn::Rebind<hwy::bfloat16_t, decltype(df)> dh;
-    for (; i + N <= n; i += N)
-      hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::bfloat16_t*>(src + i))), df, dst + i);
-    for (; i < n; ++i) {
-      const std::uint32_t b = std::uint32_t(src[i]) << 16;
-      std::memcpy(dst + i, &b, 4);
-    }
-  } else {
-    const hn::Rebind<hwy::float16_t, decltype(df)> dh;
-    for (; i + N <= n; i += N)
-      hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))), df, dst + i);
-    for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
-  }
+  for (; i + N <= n; i += N) hn::StoreU(S::load(df, src + i), df, dst + i);
+  for (; i < n; ++i) dst[i] = S::scalar(src[i]);
+}
+inline void widen_to_f32(const std::uint16_t* src, float* dst, std::size_t n, bool is_bf16) {
+  if (is_bf16)
+    widen<bf16_src>(src, dst, n);
+  else
+    widen<f16_src>(src, dst, n);
 }
 
 // The memory-read baseline of the benchmarks: sum of p[0..n) with four
@@ -94,89 +122,159 @@ inline float sum_f32(const float* p, std::size_t n) {
   return s;
 }
 
-// Sum and max of |p[i]| over a short chunk. NaN/Inf make the sum non-finite,
-// which is how callers detect that a chunk needs the exact scalar treatment.
-inline void abs_sum_max(const float* p, std::size_t n, float& sum, float& mx) {
-  const hn::ScalableTag<float> d;
-  const std::size_t N = hn::Lanes(d);
-  auto s0 = hn::Zero(d), s1 = hn::Zero(d), m0 = hn::Zero(d), m1 = hn::Zero(d);
-  std::size_t i = 0;
+// The bracket passes below work on the bit patterns of |x|: for non-negative
+// floats (f32, f16 and bf16 alike) the unsigned order of the bit patterns is
+// the order of the values, and NaN patterns lie above +Inf. So
+//   max_bits  = integer max of the patterns (> Inf's pattern: a NaN was seen)
+//   |x| < lo  <=> (bits - lo_bits) is negative: its sign bit is added to a
+//               counter (a shift and an add; no compare)
+//   lo <= |x| <= hi <=> (bits - lo_bits) as unsigned < hi_bits - lo_bits + 1
+// which leaves one compare (AVX-512: port 5, shared with compress) per vector.
+// Results do not depend on lane order, which lets bf16 be split into even and
+// odd halves without shuffles. Compress + full store instead of the memory
+// form of vcompressps (measured much slower on Intel); out needs n + 2 vectors
+// of room.
+
+// One pass over f32 values p[0..n): returns the count written to out (the
+// |x| inside [lo, hi], as f32); below += #{|x| < lo}; sum = sum of |x| in f32
+// (non-finite if NaN/Inf were seen); max_bits = largest pattern of |x|.
+inline std::size_t bracket_f32(const float* p, std::size_t n, std::uint32_t lo_bits, std::uint32_t hi_bits,
+                               float* out, std::int64_t& below, float& sum, std::uint32_t& max_bits) {
+  const hn::ScalableTag<std::uint32_t> du;
+  const hn::RebindToFloat<decltype(du)> df;
+  const std::size_t N = hn::Lanes(du);
+  const std::uint32_t lim = hi_bits >= lo_bits ? hi_bits - lo_bits + 1 : 0;  // lim 0: empty bracket
+  const auto vabs = hn::Set(du, 0x7fffffffu), vlo = hn::Set(du, lo_bits), vlim = hn::Set(du, lim);
+  const auto* pu = reinterpret_cast<const std::uint32_t*>(p);
+  auto c0 = hn::Zero(du), c1 = hn::Zero(du), m0 = hn::Zero(du), m1 = hn::Zero(du);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+  std::size_t nb = 0, i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    const auto a = hn::Abs(hn::LoadU(d, p + i));
-    const auto b = hn::Abs(hn::LoadU(d, p + i + N));
-    s0 = hn::Add(s0, a);
-    s1 = hn::Add(s1, b);
+    const auto a = hn::And(hn::LoadU(du, pu + i), vabs);
+    const auto b = hn::And(hn::LoadU(du, pu + i + N), vabs);
     m0 = hn::Max(m0, a);
     m1 = hn::Max(m1, b);
+    s0 = hn::Add(s0, hn::BitCast(df, a));
+    s1 = hn::Add(s1, hn::BitCast(df, b));
+    const auto da = hn::Sub(a, vlo), db = hn::Sub(b, vlo);
+    c0 = hn::Add(c0, hn::ShiftRight<31>(da));
+    c1 = hn::Add(c1, hn::ShiftRight<31>(db));
+    const auto ina = hn::Gt(vlim, da), inb = hn::Gt(vlim, db);
+    hn::StoreU(hn::BitCast(df, hn::Compress(a, ina)), df, out + nb);
+    nb += hn::CountTrue(du, ina);
+    hn::StoreU(hn::BitCast(df, hn::Compress(b, inb)), df, out + nb);
+    nb += hn::CountTrue(du, inb);
   }
-  for (; i + N <= n; i += N) {
-    const auto a = hn::Abs(hn::LoadU(d, p + i));
-    s0 = hn::Add(s0, a);
-    m0 = hn::Max(m0, a);
-  }
-  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
-  float m = hn::GetLane(hn::MaxOfLanes(d, hn::Max(m0, m1)));
+  std::uint64_t cnt = hn::GetLane(hn::SumOfLanes(du, hn::Add(c0, c1)));
+  std::uint32_t mb = hn::GetLane(hn::MaxOfLanes(du, hn::Max(m0, m1)));
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
   for (; i < n; ++i) {
-    const float a = std::fabs(p[i]);
-    s += a;
-    m = a > m ? a : m;
+    std::uint32_t a;
+    std::memcpy(&a, p + i, 4);
+    a &= 0x7fffffffu;
+    mb = a > mb ? a : mb;
+    float f;
+    std::memcpy(&f, &a, 4);
+    s += f;
+    const std::uint32_t d = a - lo_bits;
+    cnt += d >> 31;
+    if (d < lim) out[nb++] = f;
   }
+  below += std::int64_t(cnt);
   sum = s;
-  mx = m;
-}
-
-// One pass over a chunk:
-//  sum, mx  <- sum and max of |x| (NaN/Inf make sum non-finite: the caller
-//              then discards this chunk's results and redoes it exactly)
-//  below   += #{|x| < lo}
-//  bracket <- every |x| with lo <= |x| <= hi (compressed; needs n + lanes room)
-// (A four-stream variant that breaks the compress-store address chain was
-// measured no faster here: the loop is bound by the loads, not that chain.)
-//  rare(i, |x|) is called for every |x| >= rare_thr (expected to be rare).
-// Returns the number of values written to bracket.
-template <class Rare>
-inline std::size_t bracket_pass(const float* p, std::size_t n, float lo, float hi, float rare_thr,
-                                float* bracket, std::int64_t& below, float& sum, float& mx, Rare&& rare) {
-  const hn::ScalableTag<float> d;
-  const std::size_t N = hn::Lanes(d);
-  const auto vlo = hn::Set(d, lo), vhi = hn::Set(d, hi), vrare = hn::Set(d, rare_thr);
-  const auto one = hn::Set(d, 1.0f);
-  auto cnt = hn::Zero(d);  // exact: at most n / N per lane, far below 2^24
-  auto vs = hn::Zero(d), vm = hn::Zero(d);
-  std::size_t nb = 0, i = 0;
-  for (; i + N <= n; i += N) {
-    const auto a = hn::Abs(hn::LoadU(d, p + i));
-    vs = hn::Add(vs, a);
-    vm = hn::Max(vm, a);
-    cnt = hn::Add(cnt, hn::IfThenElseZero(hn::Lt(a, vlo), one));
-    const auto in = hn::And(hn::Ge(a, vlo), hn::Le(a, vhi));
-    nb += hn::CompressStore(a, in, d, bracket + nb);
-    const auto r = hn::Ge(a, vrare);
-    if (HWY_UNLIKELY(!hn::AllFalse(d, r))) {
-      for (std::size_t j = 0; j < N; ++j) {
-        const float x = std::fabs(p[i + j]);
-        if (x >= rare_thr) rare(i + j, x);
-      }
-    }
-  }
-  below += std::int64_t(hn::GetLane(hn::SumOfLanes(d, cnt)));
-  float s = hn::GetLane(hn::SumOfLanes(d, vs));
-  float m = hn::GetLane(hn::MaxOfLanes(d, vm));
-  for (; i < n; ++i) {
-    const float a = std::fabs(p[i]);
-    s += a;
-    m = a > m ? a : m;
-    if (a < lo) ++below;
-    if (a >= lo && a <= hi) bracket[nb++] = a;
-    if (a >= rare_thr) rare(i, a);
-  }
-  sum = s;
-  mx = m;
+  max_bits = mb;
   return nb;
 }
 
+// The same over f16 or bf16 patterns (S = f16_src / bf16_src), 2x the lanes of
+// f32 per compare and compress; out receives the 16-bit patterns of |x|.
+// max_bits is a 16-bit pattern (f16: >= 0x7c00 is Inf/NaN; bf16: >= 0x7f80).
+template <class S>
+inline std::size_t bracket_u16(const std::uint16_t* p, std::size_t n, std::uint16_t lo_bits,
+                               std::uint16_t hi_bits, std::uint16_t* out, std::int64_t& below, float& sum,
+                               std::uint16_t& max_bits) {
+  const hn::ScalableTag<std::uint16_t> dw;
+  const hn::Repartition<std::uint32_t, decltype(dw)> du;
+  const hn::Repartition<float, decltype(dw)> df;
+  const std::size_t N = hn::Lanes(dw);
+  const std::uint16_t lim = hi_bits >= lo_bits ? std::uint16_t(hi_bits - lo_bits + 1) : std::uint16_t(0);
+  const auto vabs = hn::Set(dw, std::uint16_t(0x7fff)), vlo = hn::Set(dw, lo_bits), vlim = hn::Set(dw, lim);
+  auto m = hn::Zero(dw);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+  std::uint64_t cnt = 0;
+  std::size_t nb = 0, i = 0;
+  while (i + N <= n) {
+    // 16-bit counters: at most 2^15 - 1 per lane before they are folded into cnt
+    auto c = hn::Zero(dw);
+    const std::size_t stop = i + std::min<std::size_t>((n - i) / N, 32767) * N;
+    for (; i < stop; i += N) {
+      const auto a = hn::And(hn::LoadU(dw, p + i), vabs);
+      m = hn::Max(m, a);
+      const auto d = hn::Sub(a, vlo);
+      c = hn::Add(c, hn::ShiftRight<15>(d));
+      const auto in = hn::Gt(vlim, d);
+      hn::StoreU(hn::Compress(a, in), dw, out + nb);
+      nb += hn::CountTrue(dw, in);
+      if constexpr (S::is_bf16) {
+        const auto w = hn::BitCast(du, a);
+        s0 = hn::Add(s0, hn::BitCast(df, hn::ShiftLeft<16>(w)));
+        s1 = hn::Add(s1, hn::BitCast(df, hn::And(w, hn::Set(du, 0xffff0000u))));
+      } else {
+        const hn::Half<decltype(dw)> dh;
+        const hn::Rebind<hwy::float16_t, decltype(df)> dhf;
+        s0 = hn::Add(s0, hn::PromoteTo(df, hn::BitCast(dhf, hn::LowerHalf(dh, a))));
+        s1 = hn::Add(s1, hn::PromoteTo(df, hn::BitCast(dhf, hn::UpperHalf(dh, a))));
+      }
+    }
+    const auto cw = hn::BitCast(du, c);
+    cnt += hn::GetLane(hn::SumOfLanes(du, hn::Add(hn::And(cw, hn::Set(du, 0xffffu)), hn::ShiftRight<16>(cw))));
+  }
+  std::uint16_t mb = 0;
+  {
+    const auto mw = hn::BitCast(du, m);  // max over the 32-bit pairs, then their halves
+    const std::uint32_t mm = hn::GetLane(hn::MaxOfLanes(du, hn::Max(hn::And(mw, hn::Set(du, 0xffffu)), hn::ShiftRight<16>(mw))));
+    mb = std::uint16_t(mm);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+  for (; i < n; ++i) {
+    const std::uint16_t a = std::uint16_t(p[i] & 0x7fff);
+    mb = a > mb ? a : mb;
+    s += S::scalar(a);
+    const std::uint16_t d = std::uint16_t(a - lo_bits);
+    cnt += d >> 15;
+    if (d < lim) out[nb++] = a;
+  }
+  below += std::int64_t(cnt);
+  sum = s;
+  max_bits = mb;
+  return nb;
+}
+
+// rare(i, |x_i|) for every i with |x_i| >= thr, in increasing i (a compare
+// per vector; the callback runs for the few hits). thr is read once.
+template <class S, class Rare>
+inline void scan_at_least(const typename S::T* p, std::size_t n, float thr, Rare&& rare) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  const auto vt = hn::Set(df, thr);
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) {
+    if (HWY_UNLIKELY(!hn::AllFalse(df, hn::Ge(hn::Abs(S::load(df, p + i)), vt)))) {
+      for (std::size_t j = i; j < i + N; ++j) {
+        const float a = std::fabs(S::scalar(p[j]));
+        if (a >= thr) rare(j, a);
+      }
+    }
+  }
+  for (; i < n; ++i) {
+    const float a = std::fabs(S::scalar(p[i]));
+    if (a >= thr) rare(i, a);
+  }
+}
+
 // Attention: acc[k] += row[k] (double accumulators) and returns sum(row).
-inline double accumulate_row(const float* row, std::size_t n, double* acc) {
+template <class S>
+inline double accumulate_row(const typename S::T* row, std::size_t n, double* acc) {
   const hn::ScalableTag<float> df;
   const hn::Repartition<double, decltype(df)> dd;  // same vector width, half the lanes
   const hn::Half<decltype(df)> dh;
@@ -184,7 +282,7 @@ inline double accumulate_row(const float* row, std::size_t n, double* acc) {
   auto rs = hn::Zero(df);
   std::size_t i = 0;
   for (; i + N <= n; i += N) {
-    const auto v = hn::LoadU(df, row + i);
+    const auto v = S::load(df, row + i);
     rs = hn::Add(rs, v);
     const auto lo = hn::PromoteTo(dd, hn::LowerHalf(dh, v));
     const auto hi = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
@@ -193,38 +291,51 @@ inline double accumulate_row(const float* row, std::size_t n, double* acc) {
   }
   double s = double(hn::GetLane(hn::SumOfLanes(df, rs)));
   for (; i < n; ++i) {
-    acc[i] += double(row[i]);
-    s += double(row[i]);
+    const double x = double(S::scalar(row[i]));
+    acc[i] += x;
+    s += x;
   }
   return s;
 }
+inline double accumulate_row(const float* row, std::size_t n, double* acc) {
+  return accumulate_row<f32_src>(row, n, acc);
+}
 
-// Weights: colmax[j] = max(colmax[j], |row[j]|), colsum[j] += |row[j]| (f32:
-// the caller flushes colsum into double every few hundred rows), and the row's
-// max and sum of |w| through rmax / rsum.
-inline void weight_row(const float* row, std::size_t n, float* colmax, float* colsum, float& rmax, double& rsum) {
+// Weights, one row: with a = |row[j]| where finite and 0 for NaN/Inf (what the
+// scalar path skips), colmax[j] = max(colmax[j], a) and colsum[j] += a (f32:
+// the caller flushes colsum into double every few hundred rows); rsum = sum of
+// a; max_bits = largest pattern of |row[j]| including NaN/Inf (>= 0x7f800000:
+// the row holds a special value and the caller redoes its row statistics).
+inline void weight_row(const float* row, std::size_t n, float* colmax, float* colsum, std::uint32_t& max_bits,
+                       double& rsum) {
   const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
   const std::size_t N = hn::Lanes(df);
-  auto m = hn::Zero(df);
+  const auto vinf = hn::Set(df, std::numeric_limits<float>::infinity());
+  auto m = hn::Zero(du);
   auto s = hn::Zero(df);
   std::size_t i = 0;
   for (; i + N <= n; i += N) {
-    const auto a = hn::Abs(hn::LoadU(df, row + i));
-    m = hn::Max(m, a);
+    const auto raw = hn::Abs(hn::LoadU(df, row + i));
+    m = hn::Max(m, hn::BitCast(du, raw));
+    const auto a = hn::IfThenElseZero(hn::Lt(raw, vinf), raw);
     s = hn::Add(s, a);
     hn::StoreU(hn::Max(hn::LoadU(df, colmax + i), a), df, colmax + i);
     hn::StoreU(hn::Add(hn::LoadU(df, colsum + i), a), df, colsum + i);
   }
-  float mx = hn::GetLane(hn::MaxOfLanes(df, m));
+  std::uint32_t mb = hn::GetLane(hn::MaxOfLanes(du, m));
   double sm = double(hn::GetLane(hn::SumOfLanes(df, s)));
   for (; i < n; ++i) {
-    const float a = std::fabs(row[i]);
-    mx = a > mx ? a : mx;
+    const float raw = std::fabs(row[i]);
+    std::uint32_t b;
+    std::memcpy(&b, &raw, 4);
+    mb = b > mb ? b : mb;
+    const float a = raw < std::numeric_limits<float>::infinity() ? raw : 0.0f;
     sm += a;
     colmax[i] = a > colmax[i] ? a : colmax[i];
     colsum[i] += a;
   }
-  rmax = mx;
+  max_bits = mb;
   rsum = sm;
 }
 

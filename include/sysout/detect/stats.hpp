@@ -34,6 +34,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "sysout/core/error.hpp"
@@ -172,38 +173,30 @@ inline scan_result scan_reference(const tensor_view& x, const scan_request& rq) 
 
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
 
-inline constexpr std::size_t chunk_elems = 2048;  // 8 KiB of f32: stays in L1 between the two passes
+inline constexpr std::size_t chunk_elems = 2048;  // 8 KiB of f32: stays in L1 for the rare re-reads
 
-// Calls f(const float* p, size_t n, int64 flat_base) over the view as f32
-// chunks in row-major logical order (f16/bf16 and strided data are widened or
-// gathered into scratch first). Only f32/f16/bf16 views.
-template <class F>
-void for_each_f32_chunk(const tensor_view& x, std::vector<float>& scratch, F&& f) {
+// Calls f(const T* p, size_t n, int64 flat_base) over the view as chunks of
+// stored values in row-major logical order, T = float for f32 and the 16-bit
+// pattern for f16/bf16 (strided data is gathered into scratch first).
+template <class T, class F>
+void for_each_chunk(const tensor_view& x, std::vector<T>& scratch, F&& f) {
   if (x.empty()) return;
-  scratch.resize(chunk_elems);
-  const dtype t = x.type();
-  auto contiguous_run = [&](const char* base_ptr, std::int64_t n, std::int64_t flat) {
-    for (std::int64_t b = 0; b < n; b += std::int64_t(chunk_elems)) {
-      const std::size_t len = std::size_t(std::min<std::int64_t>(std::int64_t(chunk_elems), n - b));
-      if (t == dtype::f32) {
-        f(reinterpret_cast<const float*>(base_ptr) + b, len, flat + b);
-      } else {
-        simd::widen_to_f32(reinterpret_cast<const std::uint16_t*>(base_ptr) + b, scratch.data(), len,
-                           t == dtype::bf16);
-        f(static_cast<const float*>(scratch.data()), len, flat + b);
-      }
-    }
+  static_assert(sizeof(T) == 4 || sizeof(T) == 2);
+  auto contiguous_run = [&](const T* base, std::int64_t n, std::int64_t flat) {
+    for (std::int64_t b = 0; b < n; b += std::int64_t(chunk_elems))
+      f(base + b, std::size_t(std::min<std::int64_t>(std::int64_t(chunk_elems), n - b)), flat + b);
   };
   if (x.is_contiguous()) {
-    contiguous_run(static_cast<const char*>(x.data()), x.size(), 0);
+    contiguous_run(static_cast<const T*>(x.data()), x.size(), 0);
     return;
   }
+  scratch.resize(chunk_elems);
   const int last = x.rank() - 1;
   const std::int64_t inner = x.shape()[last], istride = x.strides()[last];
   const tensor_view outer = x.select(last, 0);
   std::int64_t row = 0;
   for_each_offset(outer, [&](std::int64_t off) {
-    const char* p = static_cast<const char*>(x.data()) + off * std::int64_t(x.element_size());
+    const T* p = static_cast<const T*>(x.data()) + off;
     const std::int64_t flat = (row++) * inner;
     if (istride == 1) {
       contiguous_run(p, inner, flat);
@@ -211,10 +204,26 @@ void for_each_f32_chunk(const tensor_view& x, std::vector<float>& scratch, F&& f
     }
     for (std::int64_t b = 0; b < inner; b += std::int64_t(chunk_elems)) {
       const std::int64_t len = std::min<std::int64_t>(std::int64_t(chunk_elems), inner - b);
-      for (std::int64_t j = 0; j < len; ++j)
-        scratch[std::size_t(j)] = float(load_as_double(p + (b + j) * istride * std::int64_t(x.element_size()), t));
-      f(static_cast<const float*>(scratch.data()), std::size_t(len), flat + b);
+      for (std::int64_t j = 0; j < len; ++j) scratch[std::size_t(j)] = p[(b + j) * istride];
+      f(static_cast<const T*>(scratch.data()), std::size_t(len), flat + b);
     }
+  });
+}
+
+// The same, widened to f32 (f32/f16/bf16 views).
+template <class F>
+void for_each_f32_chunk(const tensor_view& x, F&& f) {
+  if (x.type() == dtype::f32) {
+    std::vector<float> scratch;
+    for_each_chunk<float>(x, scratch, f);
+    return;
+  }
+  std::vector<std::uint16_t> scratch;
+  std::vector<float> wide(chunk_elems);
+  const bool bf = x.type() == dtype::bf16;
+  for_each_chunk<std::uint16_t>(x, scratch, [&](const std::uint16_t* p, std::size_t len, std::int64_t base) {
+    simd::widen_to_f32(p, wide.data(), len, bf);
+    f(static_cast<const float*>(wide.data()), len, base);
   });
 }
 
@@ -227,7 +236,7 @@ inline float float_at_or_below(double d) {
   return f;
 }
 
-// The j1-th and j2-th smallest (0-based, j1 <= j2 < n) of v[0..n) (no NaN).
+// The j1-th and j2-th smallest (0-based, j1 <= j2 < n) of v[0..n) (non-negative, no NaN).
 // Inputs above 2048 values are narrowed first, like the main pass: a 1024-value sample
 // gives a bracket of +-3 standard deviations around the wanted rank, one
 // vectorized compress pass keeps the values inside it (~10%), and selection
@@ -258,9 +267,10 @@ inline std::pair<float, float> select_two(float* v, std::size_t n, std::size_t j
   static thread_local std::vector<float> w;
   if (w.size() < n + 256) w.resize(n + 256);
   std::int64_t below = 0;
-  float sum, mx;
-  const std::size_t nw = simd::bracket_pass(v, n, lo, hi, std::numeric_limits<float>::infinity(), w.data(), below,
-                                            sum, mx, [](std::size_t, float) {});
+  float sum;
+  std::uint32_t mb;
+  const std::size_t nw = simd::bracket_f32(v, n, std::bit_cast<std::uint32_t>(lo), std::bit_cast<std::uint32_t>(hi),
+                                           w.data(), below, sum, mb);
   if (below <= std::int64_t(j1) && below + std::int64_t(nw) > std::int64_t(j2) && nw < n) {
     std::vector<float> mine(w.begin(), w.begin() + std::ptrdiff_t(nw));  // w is reused by the recursion
     return select_two(mine.data(), nw, j1 - std::size_t(below), j2 - std::size_t(below), seed);
@@ -278,7 +288,54 @@ inline std::uint64_t splitmix64(std::uint64_t& s) {
   return z ^ (z >> 31);
 }
 
+// Per element kind: the stored pattern of |x|, and which max patterns mean a
+// chunk holds NaN/Inf or a finite value beyond fp16 range (such chunks are
+// redone by the exact scalar code).
+template <class S>
+struct kind_traits;
+template <>
+struct kind_traits<simd::f32_src> {
+  using bits = std::uint32_t;
+  using store = float;  // bracket entries
+  static store to_store(float a) { return a; }
+  static constexpr std::uint32_t special_above = 0x477fe000u;  // 65504
+  static bits pattern(float a) { return std::bit_cast<std::uint32_t>(a); }
+  static float value(bits b) { return std::bit_cast<float>(b); }
+};
+template <>
+struct kind_traits<simd::f16_src> {
+  using bits = std::uint16_t;
+  using store = std::uint16_t;
+  static store to_store(float a) { return pattern(a); }
+  static constexpr std::uint16_t special_above = 0x7bff;  // 65504; above: Inf, NaN
+  static bits pattern(float a) { return f32_to_f16(a); }  // exact: a is an f16 value
+  static float value(bits b) { return f16_to_f32(b); }
+};
+template <>
+struct kind_traits<simd::bf16_src> {
+  using bits = std::uint16_t;
+  using store = std::uint16_t;
+  static store to_store(float a) { return pattern(a); }
+  static constexpr std::uint16_t special_above = 0x477f;  // 65280; the next, 65536, exceeds fp16
+  static bits pattern(float a) { return std::uint16_t(std::bit_cast<std::uint32_t>(a) >> 16); }
+  static float value(bits b) { return bf16_to_f32(b); }
+};
+
+template <class S>
+inline std::size_t bracket_chunk(const typename S::T* p, std::size_t n, typename kind_traits<S>::bits lo,
+                                 typename kind_traits<S>::bits hi, typename kind_traits<S>::store* out,
+                                 std::int64_t& below, float& sum, typename kind_traits<S>::bits& max_bits) {
+  if constexpr (std::is_same_v<S, simd::f32_src>)
+    return simd::bracket_f32(p, n, lo, hi, out, below, sum, max_bits);
+  else
+    return simd::bracket_u16<S>(p, n, lo, hi, out, below, sum, max_bits);
+}
+
+template <class S>
 inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
+  using K = kind_traits<S>;
+  using T = typename S::T;
+  using B = typename K::bits;
   scan_result r;
   auto& s = r.stats;
   const std::int64_t n = x.size();
@@ -293,23 +350,26 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   {
     constexpr std::int64_t runs = 256, run_len = 16;
     const bool dense = x.is_contiguous();
-    const dtype t = x.type();
-    // Value at flat index i (contiguous views skip the index arithmetic).
+    const T* base = static_cast<const T*>(x.data());
     auto at = [&](std::int64_t i) -> float {
-      if (dense) {
-        if (t == dtype::f32) return static_cast<const float*>(x.data())[i];
-        const std::uint16_t b = static_cast<const std::uint16_t*>(x.data())[i];
-        return t == dtype::f16 ? f16_to_f32(b) : bf16_to_f32(b);
-      }
-      return float(load_as_double(x.ptr_at(offset_of_flat(x, i)), t));
+      if (dense) return S::scalar(base[i]);
+      return float(load_as_double(x.ptr_at(offset_of_flat(x, i)), x.type()));
     };
     if (n <= runs * run_len) {
       for (std::int64_t i = 0; i < n; ++i) sample.push_back(at(i));
     } else {
       std::uint64_t seed = 0x5f5a11ce5ull;
+      sample.resize(std::size_t(runs * run_len));
       for (std::int64_t k = 0; k < runs; ++k) {
         const std::int64_t start = std::int64_t(splitmix64(seed) % std::uint64_t(n - run_len + 1));
-        for (std::int64_t j = 0; j < run_len; ++j) sample.push_back(at(start + j));
+        float* dst = sample.data() + k * run_len;
+        if constexpr (!std::is_same_v<S, simd::f32_src>) {
+          if (dense) {
+            simd::widen<S>(base + start, dst, std::size_t(run_len));
+            continue;
+          }
+        }
+        for (std::int64_t j = 0; j < run_len; ++j) dst[j] = at(start + j);
       }
     }
     std::size_t m = 0;
@@ -327,6 +387,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     std::nth_element(sample.begin(), sample.begin() + jl, sample.begin() + jh);
     lo = sample[std::size_t(jl)];
   }
+  const B lo_bits = K::pattern(lo), hi_bits = K::pattern(hi);
   float topk_thr = inf;
   if (rq.topk > 0) {
     topk_thr = 0;
@@ -359,10 +420,12 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     }
   };
 
-  // 2. One pass.
+  // 2. One pass. Per chunk, the kernel sums, maxes, counts and compacts; the
+  //    rare values (top-k / collect candidates) are looked for in a second read
+  //    of the chunk from L1 only when the chunk's max reaches their threshold.
   // Per-thread buffers, reused across calls: fresh large allocations cost page
   // faults on every call (measured: ~15% of the detector's time).
-  static thread_local std::vector<float> bracket;
+  static thread_local std::vector<typename K::store> bracket;
   {
     const double frac = lo == 0 && hi == inf ? 1.0 : 1.5 * double(2 * (std::ceil(1.5 * std::sqrt(double(sample.size()))) + 2)) / double(sample.size());
     const std::size_t want = std::size_t(std::min<double>(double(n), frac * double(n))) + chunk_elems + 256;
@@ -371,32 +434,27 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   std::size_t nb = 0;
   std::int64_t below = 0;
   double sum = 0;
-  float mx = 0;
-  static thread_local std::vector<float> scratch;
-  for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
+  B mx = 0;
+  static thread_local std::vector<T> scratch;
+  for_each_chunk<T>(x, scratch, [&](const T* p, std::size_t len, std::int64_t base) {
     if (bracket.size() < nb + len + 256) bracket.resize(std::max(bracket.size() * 2, nb + len + 256));
-    const std::size_t nb0 = nb, above0 = r.above.size();
+    float cs;
+    B cm;
+    const std::size_t nb0 = nb;
     const std::int64_t below0 = below;
-    const bool complete0 = r.above_complete;
-    float cs, cm;
-    nb += simd::bracket_pass(p, len, lo, hi, rare_thr, bracket.data() + nb, below, cs, cm,
-                             [&](std::size_t i, float a) { on_rare(base + std::int64_t(i), a); });
-    if (std::isfinite(cs) && cm <= f16_max) {
+    nb += bracket_chunk<S>(p, len, lo_bits, hi_bits, bracket.data() + nb, below, cs, cm);
+    if (cm <= K::special_above) {
       sum += double(cs);
       mx = std::max(mx, cm);
+      if (K::value(cm) >= rare_thr)
+        simd::scan_at_least<S>(p, len, rare_thr, [&](std::size_t i, float a) { on_rare(base + std::int64_t(i), a); });
       return;
     }
     // NaN / Inf / beyond fp16 in this chunk: undo its results and redo it exactly.
-    // (Top-k evictions it caused were by real values, which are re-pushed below.)
     nb = nb0;
     below = below0;
-    r.above.resize(above0);
-    r.above_complete = complete0;
-    top.erase(std::remove_if(top.begin(), top.end(),
-                             [&](const ranked_value& t) { return t.index >= base && t.index < base + std::int64_t(len); }),
-              top.end());
     for (std::size_t i = 0; i < len; ++i) {
-      const float a = std::fabs(p[i]);
+      const float a = std::fabs(S::scalar(p[i]));
       if (std::isnan(a)) {
         ++s.nan_count;
         continue;
@@ -407,15 +465,16 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
         sum += double(a);
         if (a > f16_max) ++s.over_f16_count;
       }
-      mx = std::max(mx, a);
+      const B b = K::pattern(a);
+      mx = std::max(mx, b);
       if (a < lo)
         ++below;
       else if (a <= hi)
-        bracket[nb++] = a;
+        bracket[nb++] = K::to_store(a);
       if (a >= rare_thr) on_rare(base + std::int64_t(i), a);
     }
   });
-  s.max_abs = double(mx);
+  s.max_abs = double(K::value(mx));
   const std::int64_t finite = n - s.nan_count - s.inf_count;
   s.mean_abs = finite > 0 ? sum / double(finite) : 0.0;
 
@@ -424,12 +483,21 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   if (N > 0) {
     const std::int64_t k1 = (N - 1) / 2, k2 = N / 2;
     if (below <= k1 && below + std::int64_t(nb) > k2) {
-      const auto [a, b] = select_two(bracket.data(), nb, std::size_t(k1 - below), std::size_t(k2 - below));
+      float* vals;
+      static thread_local std::vector<float> wide;
+      if constexpr (std::is_same_v<S, simd::f32_src>) {
+        vals = bracket.data();
+      } else {
+        if (wide.size() < nb) wide.resize(nb);
+        simd::widen<S>(bracket.data(), wide.data(), nb);
+        vals = wide.data();
+      }
+      const auto [a, b] = select_two(vals, nb, std::size_t(k1 - below), std::size_t(k2 - below));
       s.median_abs = a == b ? double(a) : (double(a) + double(b)) / 2;
     } else {
       std::vector<float> all;
       all.reserve(std::size_t(N));
-      for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t) {
+      for_each_f32_chunk(x, [&](const float* p, std::size_t len, std::int64_t) {
         for (std::size_t i = 0; i < len; ++i)
           if (!std::isnan(p[i])) all.push_back(std::fabs(p[i]));
       });
@@ -441,18 +509,20 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   return r;
 }
 
+inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
+  if (x.type() == dtype::f16) return scan_fast<simd::f16_src>(x, rq);
+  if (x.type() == dtype::bf16) return scan_fast<simd::bf16_src>(x, rq);
+  return scan_fast<simd::f32_src>(x, rq);
+}
+
 // Every |x| > thr (strict) with its flat index, in increasing index order.
 inline std::vector<ranked_value> collect_above_fast(const tensor_view& x, double thr) {
   std::vector<ranked_value> out;
-  std::vector<float> scratch, dummy(chunk_elems + 256);
-  std::int64_t below = 0;
   const float fthr = float_at_or_below(thr);
-  for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
-    float cs, cm;
-    simd::bracket_pass(p, len, std::numeric_limits<float>::infinity(), -1.0f, fthr, dummy.data(), below, cs, cm,
-                       [&](std::size_t i, float a) {
-                         if (double(a) > thr) out.push_back({double(a), base + std::int64_t(i)});
-                       });
+  for_each_f32_chunk(x, [&](const float* p, std::size_t len, std::int64_t base) {
+    simd::scan_at_least<simd::f32_src>(p, len, fthr, [&](std::size_t i, float a) {
+      if (double(a) > thr) out.push_back({double(a), base + std::int64_t(i)});
+    });
   });
   return out;
 }

@@ -22,6 +22,7 @@
 // and passed as an f32 view.
 #pragma once
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -179,27 +180,30 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
   std::vector<ranked_value> top;
   const int k = std::max(opt.top_outliers, 0);
   double top_thr = k > 0 ? 0.0 : std::numeric_limits<double>::infinity();
-  const bool fast = opt.impl == backend::best;
+  bool fast = opt.impl == backend::best;
+#ifndef SYSOUT_DETECT_HAVE_HIGHWAY
+  fast = false;
+#endif
+  std::int64_t full_rows = 0;  // rows without NaN/Inf: they count in every column (added at the end)
   for (std::int64_t i = 0; i < R; ++i) {
     const float* p = src.row(i, buf, fast);
-    bool special = !fast;
+    bool special = true;
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
     if (fast) {
-      float s, m;
-      simd::abs_sum_max(p, std::size_t(C), s, m);
-      special = !std::isfinite(s);
+      // One pass: the kernel updates the columns with the finite |w| only, so
+      // a row holding NaN/Inf needs just its row statistics redone below.
+      std::uint32_t mb;
+      double rs;
+      simd::weight_row(p, std::size_t(C), col_max.data(), col_sum_blk.data(), mb, rs);
+      if ((i + 1) % 256 == 0) flush();
+      special = mb >= 0x7f800000u;
       if (!special) {
-        float rm;
-        double rs;
-        simd::weight_row(p, std::size_t(C), col_max.data(), col_sum_blk.data(), rm, rs);
-        if ((i + 1) % 256 == 0) flush();
-        row_max[std::size_t(i)] = rm;
+        row_max[std::size_t(i)] = double(std::bit_cast<float>(mb));
         row_sum[std::size_t(i)] = rs;
         row_cnt[std::size_t(i)] = C;
+        ++full_rows;
       }
     }
-#else
-    special = true;
 #endif
     if (special) {  // scalar: skips NaN/Inf, counts them
       for (std::int64_t c = 0; c < C; ++c) {
@@ -215,13 +219,13 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
         row_max[std::size_t(i)] = std::max(row_max[std::size_t(i)], double(a));
         row_sum[std::size_t(i)] += a;
         ++row_cnt[std::size_t(i)];
-        col_max[std::size_t(c)] = std::max(col_max[std::size_t(c)], a);
-        col_sum[std::size_t(c)] += a;
         ++col_cnt[std::size_t(c)];
+        if (!fast) {  // the kernel already did the columns
+          col_max[std::size_t(c)] = std::max(col_max[std::size_t(c)], a);
+          col_sum[std::size_t(c)] += a;
+        }
       }
     }
-    if (!special)  // every entry of a finite row counts
-      for (std::int64_t c = 0; c < C; ++c) ++col_cnt[std::size_t(c)];
     if (k > 0) {
       auto push = [&](std::int64_t c, double a) {
         if (a >= top_thr && std::isfinite(a)) {
@@ -233,20 +237,18 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
         }
       };
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
-      if (fast && !special) {  // vectorized test, scalar push for the rare hits
-        static thread_local std::vector<float> dummy;
-        dummy.resize(std::size_t(C) + 256);
-        std::int64_t below = 0;
-        float cs, cm;
-        simd::bracket_pass(p, std::size_t(C), std::numeric_limits<float>::infinity(), -1.0f,
-                           float_at_or_below(top_thr), dummy.data(), below, cs, cm,
-                           [&](std::size_t c, float a) { push(std::int64_t(c), double(a)); });
+      if (fast && !special) {  // rows below the running k-th largest are skipped whole
+        if (row_max[std::size_t(i)] >= top_thr)
+          simd::scan_at_least<simd::f32_src>(p, std::size_t(C), float_at_or_below(top_thr),
+                                             [&](std::size_t c, float a) { push(std::int64_t(c), double(a)); });
         continue;
       }
 #endif
       for (std::int64_t c = 0; c < C; ++c) push(c, std::fabs(double(p[c])));
     }
   }
+  if (full_rows > 0)
+    for (auto& c : col_cnt) c += full_rows;
   flush();
   channel_profile rows_p, cols_p;
   rows_p.max_abs = row_max;

@@ -1,0 +1,205 @@
+// The vectorized detector paths against their scalar references on inputs
+// built to reach the corners of the kernels: lengths that are not a multiple
+// of the vector width (tails of 1..lanes-1 values), special values inside a
+// vector tail, f16 Inf, bf16 values just below and beyond 65504, -0, and every
+// layout (contiguous rows use the direct kernels, the others gather first).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "detect_test_util.hpp"
+#include "sysout/detect/attention_sinks.hpp"
+#include "sysout/detect/massive_activations.hpp"
+#include "sysout/detect/weight_outliers.hpp"
+
+using namespace sysout;
+using namespace sysout::detect;
+using sysout::testing::make_layout;
+
+namespace {
+constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
+constexpr double inf_v = std::numeric_limits<double>::infinity();
+const dtype fast_types[] = {dtype::f32, dtype::f16, dtype::bf16};
+
+// Fills a [rows, cols] view with N(0, 1) and plants specials at the ends of
+// rows (the vector tails of contiguous rows) and in the middle.
+void fill_with_specials(const tensor_view& v, std::uint32_t seed, bool specials) {
+  sysout::testing::fill_normal(v, seed);
+  const std::int64_t R = v.shape()[0], C = v.shape()[1];
+  v.set(-0.0, 0, 0);
+  v.set(500.0, R / 2, C / 3);  // a massive activation
+  v.set(-250.0, R - 1, C - 1);
+  if (!specials) return;
+  v.set(nan_v, 1 % R, C - 1);           // NaN as the last value of a row (tail)
+  v.set(-inf_v, (2 % R), C / 2);        // Inf mid-row
+  v.set(65504.0, 3 % R, 0);             // exactly f16 max: not beyond (bf16 rounds it to 65536: beyond)
+  v.set(-70000.0, 4 % R, C - 2);        // beyond fp16 (f16 storage: Inf)
+  v.set(65280.0, 5 % R, std::min<std::int64_t>(7, C - 1));  // largest bf16 below 65504
+  v.set(nan_v, R - 1, C - 2);           // NaN in the last vector of the tensor
+}
+
+void check_stats_equal(const magnitude_stats& a, const magnitude_stats& b) {
+  CHECK(a.count == b.count);
+  CHECK(a.nan_count == b.nan_count);
+  CHECK(a.inf_count == b.inf_count);
+  CHECK(a.over_f16_count == b.over_f16_count);
+  CHECK(a.max_abs == b.max_abs);
+  CHECK(a.median_abs == b.median_abs);
+  CHECK(a.mean_abs == doctest::Approx(b.mean_abs).epsilon(1e-4));
+}
+}  // namespace
+
+TEST_CASE("fast paths: massive activations equal the reference for odd shapes, specials, every dtype and layout") {
+  // 70 x 1001 = 70070 values: above the 65536 where the sampled median bracket
+  // starts; 1001 = 62 * 16 + 9 leaves a tail after every row's last vector.
+  const std::pair<std::int64_t, std::int64_t> shapes[] = {{3, 5}, {7, 33}, {70, 1001}, {129, 517}};
+  for (auto [R, C] : shapes)
+    for (dtype t : fast_types)
+      for (int layout = 0; layout < 4; ++layout)
+        for (bool specials : {false, true}) {
+          auto c = make_layout(t, R, C, layout);
+          fill_with_specials(c.v, std::uint32_t(R * 7 + C), specials);
+          CAPTURE(R);
+          CAPTURE(C);
+          CAPTURE(dtype_name(t));
+          CAPTURE(c.name);
+          CAPTURE(specials);
+          massive_options ref;
+          ref.impl = backend::reference;
+          const auto a = find_massive_activations(c.v, 0, "layer_out");
+          const auto b = find_massive_activations(c.v, 0, "layer_out", ref);
+          check_stats_equal(a.stats, b.stats);
+          REQUIRE(a.outliers.size() == b.outliers.size());
+          for (std::size_t i = 0; i < a.outliers.size(); ++i) {
+            CHECK(a.outliers[i].token == b.outliers[i].token);
+            CHECK(a.outliers[i].dim == b.outliers[i].dim);
+            CHECK(a.outliers[i].value == b.outliers[i].value);
+          }
+          REQUIRE(a.top.size() == b.top.size());
+          for (std::size_t i = 0; i < a.top.size(); ++i) {
+            CHECK(a.top[i].token == b.top[i].token);
+            CHECK(a.top[i].dim == b.top[i].dim);
+          }
+        }
+}
+
+TEST_CASE("fast paths: fp16-overflow and Inf counts per dtype, in vector tails") {
+  // One row of 37 values (2 vectors of 16 f32 + a tail of 5; 1 vector of 32
+  // 16-bit patterns + 5): the specials sit in the tail and in the vectors.
+  for (dtype t : fast_types) {
+    CAPTURE(dtype_name(t));
+    auto c = make_layout(t, 1, 37, 0);
+    for (std::int64_t i = 0; i < 37; ++i) c.v.set(1.0 + 0.01 * double(i), 0, i);
+    c.v.set(65504.0, 0, 3);    // f32/f16: exactly f16 max; bf16 stores 65536: beyond
+    c.v.set(65280.0, 0, 20);   // below 65504 in every dtype
+    c.v.set(-66000.0, 0, 35);  // f32: beyond; f16: Inf; bf16: 66048, beyond
+    c.v.set(nan_v, 0, 36);
+    const auto s = magnitude_statistics(c.v);
+    check_stats_equal(s, magnitude_statistics(c.v, backend::reference));
+    CHECK(s.nan_count == 1);
+    if (t == dtype::f32) {
+      CHECK(s.over_f16_count == 1);
+      CHECK(s.inf_count == 0);
+    } else if (t == dtype::f16) {
+      CHECK(s.over_f16_count == 0);
+      CHECK(s.inf_count == 1);
+    } else {
+      CHECK(s.over_f16_count == 2);
+      CHECK(s.inf_count == 0);
+    }
+  }
+}
+
+TEST_CASE("fast paths: large f16/bf16 tensors (bracketed median) equal the reference") {
+  std::mt19937 rng(5);
+  std::normal_distribution<double> nd(0, 1);
+  for (dtype t : {dtype::f16, dtype::bf16}) {
+    for (int kind = 0; kind < 3; ++kind) {
+      const std::int64_t n = 300007;
+      auto c = make_layout(t, 1, n, 0);
+      for (std::int64_t i = 0; i < n; ++i) {
+        double x = nd(rng);
+        if (kind == 1) x = double(i % 5) * 0.25;                   // ties
+        if (kind == 2) x = (i < n / 2) ? 1e-3 * x : 3e3 * x;        // bimodal; bf16 values beyond fp16
+        c.v.set(x, 0, i);
+      }
+      CAPTURE(dtype_name(t));
+      CAPTURE(kind);
+      check_stats_equal(magnitude_statistics(c.v), magnitude_statistics(c.v, backend::reference));
+      const auto ta = top_magnitudes(c.v, 12), tb = top_magnitudes(c.v, 12, backend::reference);
+      REQUIRE(ta.size() == tb.size());
+      for (std::size_t i = 0; i < ta.size(); ++i) CHECK(ta[i].index == tb[i].index);
+    }
+  }
+}
+
+TEST_CASE("fast paths: weight outliers equal the reference with NaN/Inf rows, odd widths, every dtype and layout") {
+  for (auto [R, C] : {std::pair<std::int64_t, std::int64_t>{9, 37}, {40, 1001}, {300, 64}})
+    for (dtype t : fast_types)
+      for (int layout = 0; layout < 4; ++layout)
+        for (bool specials : {false, true}) {
+          auto c = make_layout(t, R, C, layout);
+          sysout::testing::fill_normal(c.v, std::uint32_t(R + C), 0.02);
+          c.v.set(0.9, R / 2, C / 3);
+          if (specials) {
+            c.v.set(nan_v, 0, C - 1);
+            c.v.set(inf_v, R - 1, 0);
+            c.v.set(-inf_v, R / 2, C - 1);
+          }
+          CAPTURE(R);
+          CAPTURE(C);
+          CAPTURE(dtype_name(t));
+          CAPTURE(c.name);
+          CAPTURE(specials);
+          weight_outlier_options ro;
+          ro.impl = backend::reference;
+          const auto a = find_weight_outliers(c.v), b = find_weight_outliers(c.v, ro);
+          CHECK(a.nan_count == b.nan_count);
+          CHECK(a.inf_count == b.inf_count);
+          for (const auto* pr : {&a.input, &a.output}) {
+            const auto& q = pr == &a.input ? b.input : b.output;
+            REQUIRE(pr->max_abs.size() == q.max_abs.size());
+            for (std::size_t i = 0; i < q.max_abs.size(); ++i) {
+              CHECK(pr->max_abs[i] == q.max_abs[i]);
+              CHECK(pr->mean_abs[i] == doctest::Approx(q.mean_abs[i]).epsilon(1e-5));
+            }
+            CHECK(pr->ranking.front() == q.ranking.front());
+          }
+          REQUIRE(a.top.size() == b.top.size());
+          for (std::size_t i = 0; i < a.top.size(); ++i) {
+            CHECK(a.top[i].row == b.top[i].row);
+            CHECK(a.top[i].col == b.top[i].col);
+            CHECK(a.top[i].value == b.top[i].value);
+          }
+        }
+}
+
+TEST_CASE("fast paths: attention rows in f16/bf16 with key counts off the vector width equal the reference") {
+  for (std::int64_t K : {1, 15, 37, 100}) {
+    const std::int64_t H = 3, Q = 5;
+    std::mt19937 rng{std::uint32_t(K)};
+    std::uniform_real_distribution<double> u(0, 1);
+    for (dtype t : fast_types) {
+      std::vector<unsigned char> buf(std::size_t(H * Q * K) * dtype_size(t));
+      const tensor_view p(static_cast<void*>(buf.data()), t, extents{H, Q, K});
+      for (std::int64_t h = 0; h < H; ++h)
+        for (std::int64_t q = 0; q < Q; ++q)
+          for (std::int64_t k = 0; k < K; ++k) p.set(u(rng) / double(K), h, q, k);
+      p.set(nan_v, 1, 2, K - 1);  // a non-finite row, NaN in the tail
+      CAPTURE(K);
+      CAPTURE(dtype_name(t));
+      attention_sink_options ro;
+      ro.impl = backend::reference;
+      const auto a = find_attention_sinks(p), b = find_attention_sinks(p, -1, ro);
+      CHECK(a.nonfinite_rows == b.nonfinite_rows);
+      CHECK(a.off_mass_rows == b.off_mass_rows);
+      CHECK(a.outlier_tokens == b.outlier_tokens);
+      for (std::int64_t k = 0; k < K - 1; ++k)
+        CHECK(a.received[std::size_t(k)] == doctest::Approx(b.received[std::size_t(k)]).epsilon(1e-6));
+      CHECK(std::isnan(a.received[std::size_t(K - 1)]));
+    }
+  }
+}
