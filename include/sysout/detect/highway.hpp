@@ -220,10 +220,11 @@ inline std::size_t bracket_u16(const std::uint16_t* p, std::size_t n, std::uint1
         s0 = hn::Add(s0, hn::BitCast(df, hn::ShiftLeft<16>(w)));
         s1 = hn::Add(s1, hn::BitCast(df, hn::And(w, hn::Set(du, 0xffff0000u))));
       } else {
-        const hn::Half<decltype(dw)> dh;
-        const hn::Rebind<hwy::float16_t, decltype(df)> dhf;
-        s0 = hn::Add(s0, hn::PromoteTo(df, hn::BitCast(dhf, hn::LowerHalf(dh, a))));
-        s1 = hn::Add(s1, hn::PromoteTo(df, hn::BitCast(dhf, hn::UpperHalf(dh, a))));
+        // Converting from memory (vcvtph2ps zmm, m256) keeps the conversion
+        // off the shuffle port that the compare and compress need; an
+        // extracted upper half would add a shuffle.
+        s0 = hn::Add(s0, hn::Abs(S::load(df, p + i)));
+        s1 = hn::Add(s1, hn::Abs(S::load(df, p + i + N / 2)));
       }
     }
     const auto cw = hn::BitCast(du, c);
@@ -306,27 +307,42 @@ inline double accumulate_row(const float* row, std::size_t n, double* acc) {
 // the caller flushes colsum into double every few hundred rows); rsum = sum of
 // a; max_bits = largest pattern of |row[j]| including NaN/Inf (>= 0x7f800000:
 // the row holds a special value and the caller redoes its row statistics).
-inline void weight_row(const float* row, std::size_t n, float* colmax, float* colsum, std::uint32_t& max_bits,
+template <class S = f32_src>
+inline void weight_row(const typename S::T* row, std::size_t n, float* colmax, float* colsum, std::uint32_t& max_bits,
                        double& rsum) {
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
   const std::size_t N = hn::Lanes(df);
   const auto vinf = hn::Set(df, std::numeric_limits<float>::infinity());
-  auto m = hn::Zero(du);
-  auto s = hn::Zero(df);
+  auto m0 = hn::Zero(du), m1 = hn::Zero(du);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df);  // two chains: the adds' latency, not the loads, bounded one
   std::size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto ra = hn::Abs(S::load(df, row + i)), rb = hn::Abs(S::load(df, row + i + N));
+    m0 = hn::Max(m0, hn::BitCast(du, ra));
+    m1 = hn::Max(m1, hn::BitCast(du, rb));
+    const auto a = hn::IfThenElseZero(hn::Lt(ra, vinf), ra), b = hn::IfThenElseZero(hn::Lt(rb, vinf), rb);
+    s0 = hn::Add(s0, a);
+    s1 = hn::Add(s1, b);
+    hn::StoreU(hn::Max(hn::LoadU(df, colmax + i), a), df, colmax + i);
+    hn::StoreU(hn::Max(hn::LoadU(df, colmax + i + N), b), df, colmax + i + N);
+    hn::StoreU(hn::Add(hn::LoadU(df, colsum + i), a), df, colsum + i);
+    hn::StoreU(hn::Add(hn::LoadU(df, colsum + i + N), b), df, colsum + i + N);
+  }
   for (; i + N <= n; i += N) {
-    const auto raw = hn::Abs(hn::LoadU(df, row + i));
-    m = hn::Max(m, hn::BitCast(du, raw));
+    const auto raw = hn::Abs(S::load(df, row + i));
+    m0 = hn::Max(m0, hn::BitCast(du, raw));
     const auto a = hn::IfThenElseZero(hn::Lt(raw, vinf), raw);
-    s = hn::Add(s, a);
+    s0 = hn::Add(s0, a);
     hn::StoreU(hn::Max(hn::LoadU(df, colmax + i), a), df, colmax + i);
     hn::StoreU(hn::Add(hn::LoadU(df, colsum + i), a), df, colsum + i);
   }
+  const auto m = hn::Max(m0, m1);
+  const auto s = hn::Add(s0, s1);
   std::uint32_t mb = hn::GetLane(hn::MaxOfLanes(du, m));
   double sm = double(hn::GetLane(hn::SumOfLanes(df, s)));
   for (; i < n; ++i) {
-    const float raw = std::fabs(row[i]);
+    const float raw = std::fabs(S::scalar(row[i]));
     std::uint32_t b;
     std::memcpy(&b, &raw, 4);
     mb = b > mb ? b : mb;

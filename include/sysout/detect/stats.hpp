@@ -402,7 +402,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
 
   std::vector<ranked_value> top;
   // Trim early: the threshold then rises to the running k-th largest within the first chunks.
-  const std::size_t trim_at = std::size_t(std::max(8 * rq.topk, 256));
+  const std::size_t trim_at = std::size_t(std::max(4 * rq.topk, 64));
   auto on_rare = [&](std::int64_t i, float a) {
     if (double(a) > rq.collect_above) {
       if (std::int64_t(r.above.size()) < rq.collect_cap)

@@ -111,6 +111,16 @@ struct weight_rows {
   const int8_weights* quant = nullptr;
 
   // Fills out[0..cols) with row r as f32; returns a pointer to the row (may point into the view).
+  // w[r, c] as the f32 the detectors see.
+  double value(std::int64_t r, std::int64_t c) const {
+    if (plain) return double(float(load_as_double(plain->ptr_at(r * plain->strides()[0] + c * plain->strides()[1]), plain->type())));
+    const int8_weights& w = *quant;
+    const auto q = *static_cast<const std::int8_t*>(w.q.ptr_at(r * w.q.strides()[0] + c * w.q.strides()[1]));
+    const double s = load_as_double(w.scales.ptr_at(r * w.scales.strides()[0] + (c / w.group_size) * w.scales.strides()[1]),
+                                    w.scales.type());
+    return double(float(double(q) * s));
+  }
+
   const float* row(std::int64_t r, std::vector<float>& out, bool allow_direct) const {
     if (plain) {
       const tensor_view& v = *plain;
@@ -149,10 +159,31 @@ inline void rank_channels(channel_profile& p, channel_rank_by by) {
     p.ratio[i] = p.mean_abs[i] > 0 ? p.max_abs[i] / p.mean_abs[i]
                                    : (p.max_abs[i] > 0 ? std::numeric_limits<double>::infinity() : 0.0);
   const std::vector<double>& key = by == channel_rank_by::ratio ? p.ratio : p.max_abs;
+  // Keys are >= 0 (or +Inf), so their bit patterns order like the values:
+  // an LSD radix sort of ~pattern is a descending sort, and being stable it
+  // keeps ties in index order, the order of a stable sort by key. (A
+  // comparison sort of a few thousand random keys was a fifth of the weight
+  // detector's time, mostly mispredicted branches.)
+  std::vector<std::uint64_t> kb(n), kb2(n);
+  std::vector<std::int64_t> idx2(n);
   p.ranking.resize(n);
-  for (std::size_t i = 0; i < n; ++i) p.ranking[i] = std::int64_t(i);
-  std::stable_sort(p.ranking.begin(), p.ranking.end(),
-                   [&](std::int64_t a, std::int64_t b) { return key[std::size_t(a)] > key[std::size_t(b)]; });
+  for (std::size_t i = 0; i < n; ++i) {
+    kb[i] = ~std::bit_cast<std::uint64_t>(key[i] + 0.0);  // + 0.0: -0 -> +0
+    p.ranking[i] = std::int64_t(i);
+  }
+  for (int shift = 0; shift < 64; shift += 8) {
+    std::size_t count[257] = {};
+    for (std::size_t i = 0; i < n; ++i) ++count[((kb[i] >> shift) & 0xff) + 1];
+    if (n == 0 || count[((kb[0] >> shift) & 0xff) + 1] == n) continue;  // one digit value: order unchanged
+    for (int d = 0; d < 256; ++d) count[d + 1] += count[d];
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t at = count[(kb[i] >> shift) & 0xff]++;
+      kb2[at] = kb[i];
+      idx2[at] = p.ranking[i];
+    }
+    kb.swap(kb2);
+    p.ranking.swap(idx2);
+  }
 }
 
 inline weight_outlier_report weight_scan(const weight_rows& src, const weight_outlier_options& opt, int layer,
@@ -185,8 +216,21 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
   fast = false;
 #endif
   std::int64_t full_rows = 0;  // rows without NaN/Inf: they count in every column (added at the end)
+  // f16/bf16 rows with unit column stride are widened inside the kernels.
+  const bool direct16 = fast && src.plain && (src.plain->type() == dtype::f16 || src.plain->type() == dtype::bf16) &&
+                        (C <= 1 || src.plain->strides()[1] == 1);
+  const bool is_bf16 = direct16 && src.plain->type() == dtype::bf16;
   for (std::int64_t i = 0; i < R; ++i) {
-    const float* p = src.row(i, buf, fast);
+    const float* p = nullptr;
+    const std::uint16_t* p16 = nullptr;
+    if (direct16)
+      p16 = static_cast<const std::uint16_t*>(src.plain->data()) + i * src.plain->strides()[0];
+    else
+      p = src.row(i, buf, fast);
+    auto f32_row = [&] {  // for the scalar code: widened on first use
+      if (!p) p = src.row(i, buf, true);
+      return p;
+    };
     bool special = true;
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
     if (fast) {
@@ -194,7 +238,12 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
       // a row holding NaN/Inf needs just its row statistics redone below.
       std::uint32_t mb;
       double rs;
-      simd::weight_row(p, std::size_t(C), col_max.data(), col_sum_blk.data(), mb, rs);
+      if (!p16)
+        simd::weight_row(p, std::size_t(C), col_max.data(), col_sum_blk.data(), mb, rs);
+      else if (is_bf16)
+        simd::weight_row<simd::bf16_src>(p16, std::size_t(C), col_max.data(), col_sum_blk.data(), mb, rs);
+      else
+        simd::weight_row<simd::f16_src>(p16, std::size_t(C), col_max.data(), col_sum_blk.data(), mb, rs);
       if ((i + 1) % 256 == 0) flush();
       special = mb >= 0x7f800000u;
       if (!special) {
@@ -206,6 +255,7 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
     }
 #endif
     if (special) {  // scalar: skips NaN/Inf, counts them
+      f32_row();
       for (std::int64_t c = 0; c < C; ++c) {
         const float a = std::fabs(p[c]);
         if (std::isnan(a)) {
@@ -238,12 +288,20 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
       };
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
       if (fast && !special) {  // rows below the running k-th largest are skipped whole
-        if (row_max[std::size_t(i)] >= top_thr)
-          simd::scan_at_least<simd::f32_src>(p, std::size_t(C), float_at_or_below(top_thr),
-                                             [&](std::size_t c, float a) { push(std::int64_t(c), double(a)); });
+        if (row_max[std::size_t(i)] >= top_thr) {
+          auto hit = [&](std::size_t c, float a) { push(std::int64_t(c), double(a)); };
+          const float thr = float_at_or_below(top_thr);
+          if (!p16)
+            simd::scan_at_least<simd::f32_src>(p, std::size_t(C), thr, hit);
+          else if (is_bf16)
+            simd::scan_at_least<simd::bf16_src>(p16, std::size_t(C), thr, hit);
+          else
+            simd::scan_at_least<simd::f16_src>(p16, std::size_t(C), thr, hit);
+        }
         continue;
       }
 #endif
+      f32_row();
       for (std::int64_t c = 0; c < C; ++c) push(c, std::fabs(double(p[c])));
     }
   }
@@ -271,9 +329,7 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
   if (k > 0) finish_topk(top, k);
   for (const auto& t : top) {
     const std::int64_t i = t.index / C, c = t.index % C;
-    std::vector<float> one;
-    const float* p = src.row(i, one, false);
-    r.top.push_back({i, c, double(p[c])});
+    r.top.push_back({i, c, src.value(i, c)});
   }
   return r;
 }
