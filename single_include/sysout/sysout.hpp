@@ -1988,24 +1988,38 @@ class gguf_file {
   std::unordered_map<std::string, std::size_t> tensor_index_;
 };
 
-// ---- dequantization of whole tensors / row ranges (scalar reference) ----
+// ---- dequantization of whole tensors / row ranges ----
+// Checks once, then converts row by row with `row_fn(type, src, dst, n)`: the
+// scalar reference here, the Highway kernels in io/ggml_quants_highway.hpp.
 
-// Rows [row_begin, row_begin + n_rows) of t into dst (n_rows * ne[0] floats).
-inline void dequantize_rows_ref(const gguf_tensor_info& t, std::int64_t row_begin, std::int64_t n_rows,
-                                float* dst) {
+template <class RowFn>
+void dequantize_rows_with(const gguf_tensor_info& t, std::int64_t row_begin, std::int64_t n_rows, float* dst,
+                          RowFn&& row_fn) {
   if (row_begin < 0 || n_rows < 0 || row_begin + n_rows > t.n_rows())
     throw_error("tensor '" + t.name + "'", "rows [", row_begin, ", ", row_begin + n_rows, ") out of range (",
                 t.n_rows(), " rows)");
   check_dequantize_args(t.type, t.ne[0], ("tensor '" + t.name + "'").c_str());
-  for (std::int64_t r = 0; r < n_rows; ++r) dequantize_row_ref(t.type, t.row(row_begin + r), dst + r * t.ne[0], t.ne[0]);
+  for (std::int64_t r = 0; r < n_rows; ++r) row_fn(t.type, t.row(row_begin + r), dst + r * t.ne[0], t.ne[0]);
 }
 
-// Whole tensor as an owning f32 tensor of shape t.shape().
-inline tensor<float> dequantize_ref(const gguf_tensor_info& t) {
+template <class RowFn>
+tensor<float> dequantize_with(const gguf_tensor_info& t, RowFn&& row_fn) {
   check_dequantize_args(t.type, t.ne[0], ("tensor '" + t.name + "'").c_str());
   tensor<float> out(t.shape());
-  dequantize_rows_ref(t, 0, t.n_rows(), out.data());
+  dequantize_rows_with(t, 0, t.n_rows(), out.data(), row_fn);
   return out;
+}
+
+// Rows [row_begin, row_begin + n_rows) of t into dst (n_rows * ne[0] floats), scalar reference.
+inline void dequantize_rows_ref(const gguf_tensor_info& t, std::int64_t row_begin, std::int64_t n_rows,
+                                float* dst) {
+  dequantize_rows_with(t, row_begin, n_rows, dst,
+                       [](ggml_type ty, const void* src, float* d, std::int64_t n) { dequantize_row_ref(ty, src, d, n); });
+}
+
+// Whole tensor as an owning f32 tensor of shape t.shape(), scalar reference.
+inline tensor<float> dequantize_ref(const gguf_tensor_info& t) {
+  return dequantize_with(t, [](ggml_type ty, const void* src, float* d, std::int64_t n) { dequantize_row_ref(ty, src, d, n); });
 }
 
 }  // namespace sysout::io
@@ -2837,6 +2851,7 @@ class safetensors_file {
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 // ---- begin sysout/io/json_writer.hpp
@@ -3118,6 +3133,8 @@ std::string to_json_string(const T& result, int indent = 0,
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
+#include <limits>
 
 
 // HWY_SCALAR (what a plain x86-64 build without -m flags gets from Highway
@@ -3154,25 +3171,51 @@ inline std::size_t f32_lanes() {
   return hn::Lanes(d);
 }
 
+// Element sources: how stored values become f32 lanes. f16 widens with
+// PromoteTo (F16C / AVX-512 vcvtph2ps); bf16 is the upper half of an f32, so
+// widening is a zero-extension and a shift. Both are exact.
+struct f32_src {
+  using T = float;
+  static float scalar(float v) { return v; }
+  template <class DF>
+  static HWY_INLINE hn::VFromD<DF> load(DF df, const float* p) { return hn::LoadU(df, p); }
+};
+struct f16_src {
+  using T = std::uint16_t;
+  static constexpr bool is_bf16 = false;
+  static float scalar(std::uint16_t v) { return f16_to_f32(v); }
+  template <class DF>
+  static HWY_INLINE hn::VFromD<DF> load(DF df, const std::uint16_t* p) {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+  }
+};
+struct bf16_src {
+  using T = std::uint16_t;
+  static constexpr bool is_bf16 = true;
+  static float scalar(std::uint16_t v) { return bf16_to_f32(v); }
+  template <class DF>
+  static HWY_INLINE hn::VFromD<DF> load(DF df, const std::uint16_t* p) {
+    const hn::RebindToUnsigned<DF> du;
+    const hn::Rebind<std::uint16_t, DF> d16;
+    return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, p))));
+  }
+};
+
 // dst[i] = f32(src[i]) for f16 (is_bf16 = false) or bf16 bit patterns; exact.
-inline void widen_to_f32(const std::uint16_t* src, float* dst, std::size_t n, bool is_bf16) {
+template <class S>
+inline void widen(const std::uint16_t* src, float* dst, std::size_t n) {
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df);
   std::size_t i = 0;
-  if (is_bf16) {
-    const hn::Rebind<hwy::bfloat16_t, decltype(df)> dh;
-    for (; i + N <= n; i += N)
-      hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::bfloat16_t*>(src + i))), df, dst + i);
-    for (; i < n; ++i) {
-      const std::uint32_t b = std::uint32_t(src[i]) << 16;
-      std::memcpy(dst + i, &b, 4);
-    }
-  } else {
-    const hn::Rebind<hwy::float16_t, decltype(df)> dh;
-    for (; i + N <= n; i += N)
-      hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))), df, dst + i);
-    for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
-  }
+  for (; i + N <= n; i += N) hn::StoreU(S::load(df, src + i), df, dst + i);
+  for (; i < n; ++i) dst[i] = S::scalar(src[i]);
+}
+inline void widen_to_f32(const std::uint16_t* src, float* dst, std::size_t n, bool is_bf16) {
+  if (is_bf16)
+    widen<bf16_src>(src, dst, n);
+  else
+    widen<f16_src>(src, dst, n);
 }
 
 // The memory-read baseline of the benchmarks: sum of p[0..n) with four
@@ -3194,89 +3237,160 @@ inline float sum_f32(const float* p, std::size_t n) {
   return s;
 }
 
-// Sum and max of |p[i]| over a short chunk. NaN/Inf make the sum non-finite,
-// which is how callers detect that a chunk needs the exact scalar treatment.
-inline void abs_sum_max(const float* p, std::size_t n, float& sum, float& mx) {
-  const hn::ScalableTag<float> d;
-  const std::size_t N = hn::Lanes(d);
-  auto s0 = hn::Zero(d), s1 = hn::Zero(d), m0 = hn::Zero(d), m1 = hn::Zero(d);
-  std::size_t i = 0;
+// The bracket passes below work on the bit patterns of |x|: for non-negative
+// floats (f32, f16 and bf16 alike) the unsigned order of the bit patterns is
+// the order of the values, and NaN patterns lie above +Inf. So
+//   max_bits  = integer max of the patterns (> Inf's pattern: a NaN was seen)
+//   |x| < lo  <=> (bits - lo_bits) is negative: its sign bit is added to a
+//               counter (a shift and an add; no compare)
+//   lo <= |x| <= hi <=> (bits - lo_bits) as unsigned < hi_bits - lo_bits + 1
+// which leaves one compare (AVX-512: port 5, shared with compress) per vector.
+// Results do not depend on lane order, which lets bf16 be split into even and
+// odd halves without shuffles. Compress + full store instead of the memory
+// form of vcompressps (measured much slower on Intel); out needs n + 2 vectors
+// of room.
+
+// One pass over f32 values p[0..n): returns the count written to out (the
+// |x| inside [lo, hi], as f32); below += #{|x| < lo}; sum = sum of |x| in f32
+// (non-finite if NaN/Inf were seen); max_bits = largest pattern of |x|.
+inline std::size_t bracket_f32(const float* p, std::size_t n, std::uint32_t lo_bits, std::uint32_t hi_bits,
+                               float* out, std::int64_t& below, float& sum, std::uint32_t& max_bits) {
+  const hn::ScalableTag<std::uint32_t> du;
+  const hn::RebindToFloat<decltype(du)> df;
+  const std::size_t N = hn::Lanes(du);
+  const std::uint32_t lim = hi_bits >= lo_bits ? hi_bits - lo_bits + 1 : 0;  // lim 0: empty bracket
+  const auto vabs = hn::Set(du, 0x7fffffffu), vlo = hn::Set(du, lo_bits), vlim = hn::Set(du, lim);
+  const auto* pu = reinterpret_cast<const std::uint32_t*>(p);
+  auto c0 = hn::Zero(du), c1 = hn::Zero(du), m0 = hn::Zero(du), m1 = hn::Zero(du);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+  std::size_t nb = 0, i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    const auto a = hn::Abs(hn::LoadU(d, p + i));
-    const auto b = hn::Abs(hn::LoadU(d, p + i + N));
-    s0 = hn::Add(s0, a);
-    s1 = hn::Add(s1, b);
+    const auto a = hn::And(hn::LoadU(du, pu + i), vabs);
+    const auto b = hn::And(hn::LoadU(du, pu + i + N), vabs);
     m0 = hn::Max(m0, a);
     m1 = hn::Max(m1, b);
+    s0 = hn::Add(s0, hn::BitCast(df, a));
+    s1 = hn::Add(s1, hn::BitCast(df, b));
+    const auto da = hn::Sub(a, vlo), db = hn::Sub(b, vlo);
+    c0 = hn::Add(c0, hn::ShiftRight<31>(da));
+    c1 = hn::Add(c1, hn::ShiftRight<31>(db));
+    const auto ina = hn::Gt(vlim, da), inb = hn::Gt(vlim, db);
+    hn::StoreU(hn::BitCast(df, hn::Compress(a, ina)), df, out + nb);
+    nb += hn::CountTrue(du, ina);
+    hn::StoreU(hn::BitCast(df, hn::Compress(b, inb)), df, out + nb);
+    nb += hn::CountTrue(du, inb);
   }
-  for (; i + N <= n; i += N) {
-    const auto a = hn::Abs(hn::LoadU(d, p + i));
-    s0 = hn::Add(s0, a);
-    m0 = hn::Max(m0, a);
-  }
-  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
-  float m = hn::GetLane(hn::MaxOfLanes(d, hn::Max(m0, m1)));
+  std::uint64_t cnt = hn::GetLane(hn::SumOfLanes(du, hn::Add(c0, c1)));
+  std::uint32_t mb = hn::GetLane(hn::MaxOfLanes(du, hn::Max(m0, m1)));
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
   for (; i < n; ++i) {
-    const float a = std::fabs(p[i]);
-    s += a;
-    m = a > m ? a : m;
+    std::uint32_t a;
+    std::memcpy(&a, p + i, 4);
+    a &= 0x7fffffffu;
+    mb = a > mb ? a : mb;
+    float f;
+    std::memcpy(&f, &a, 4);
+    s += f;
+    const std::uint32_t d = a - lo_bits;
+    cnt += d >> 31;
+    if (d < lim) out[nb++] = f;
   }
+  below += std::int64_t(cnt);
   sum = s;
-  mx = m;
-}
-
-// One pass over a chunk:
-//  sum, mx  <- sum and max of |x| (NaN/Inf make sum non-finite: the caller
-//              then discards this chunk's results and redoes it exactly)
-//  below   += #{|x| < lo}
-//  bracket <- every |x| with lo <= |x| <= hi (compressed; needs n + lanes room)
-// (A four-stream variant that breaks the compress-store address chain was
-// measured no faster here: the loop is bound by the loads, not that chain.)
-//  rare(i, |x|) is called for every |x| >= rare_thr (expected to be rare).
-// Returns the number of values written to bracket.
-template <class Rare>
-inline std::size_t bracket_pass(const float* p, std::size_t n, float lo, float hi, float rare_thr,
-                                float* bracket, std::int64_t& below, float& sum, float& mx, Rare&& rare) {
-  const hn::ScalableTag<float> d;
-  const std::size_t N = hn::Lanes(d);
-  const auto vlo = hn::Set(d, lo), vhi = hn::Set(d, hi), vrare = hn::Set(d, rare_thr);
-  const auto one = hn::Set(d, 1.0f);
-  auto cnt = hn::Zero(d);  // exact: at most n / N per lane, far below 2^24
-  auto vs = hn::Zero(d), vm = hn::Zero(d);
-  std::size_t nb = 0, i = 0;
-  for (; i + N <= n; i += N) {
-    const auto a = hn::Abs(hn::LoadU(d, p + i));
-    vs = hn::Add(vs, a);
-    vm = hn::Max(vm, a);
-    cnt = hn::Add(cnt, hn::IfThenElseZero(hn::Lt(a, vlo), one));
-    const auto in = hn::And(hn::Ge(a, vlo), hn::Le(a, vhi));
-    nb += hn::CompressStore(a, in, d, bracket + nb);
-    const auto r = hn::Ge(a, vrare);
-    if (HWY_UNLIKELY(!hn::AllFalse(d, r))) {
-      for (std::size_t j = 0; j < N; ++j) {
-        const float x = std::fabs(p[i + j]);
-        if (x >= rare_thr) rare(i + j, x);
-      }
-    }
-  }
-  below += std::int64_t(hn::GetLane(hn::SumOfLanes(d, cnt)));
-  float s = hn::GetLane(hn::SumOfLanes(d, vs));
-  float m = hn::GetLane(hn::MaxOfLanes(d, vm));
-  for (; i < n; ++i) {
-    const float a = std::fabs(p[i]);
-    s += a;
-    m = a > m ? a : m;
-    if (a < lo) ++below;
-    if (a >= lo && a <= hi) bracket[nb++] = a;
-    if (a >= rare_thr) rare(i, a);
-  }
-  sum = s;
-  mx = m;
+  max_bits = mb;
   return nb;
 }
 
+// The same over f16 or bf16 patterns (S = f16_src / bf16_src), 2x the lanes of
+// f32 per compare and compress; out receives the 16-bit patterns of |x|.
+// max_bits is a 16-bit pattern (f16: >= 0x7c00 is Inf/NaN; bf16: >= 0x7f80).
+template <class S>
+inline std::size_t bracket_u16(const std::uint16_t* p, std::size_t n, std::uint16_t lo_bits,
+                               std::uint16_t hi_bits, std::uint16_t* out, std::int64_t& below, float& sum,
+                               std::uint16_t& max_bits) {
+  const hn::ScalableTag<std::uint16_t> dw;
+  const hn::Repartition<std::uint32_t, decltype(dw)> du;
+  const hn::Repartition<float, decltype(dw)> df;
+  const std::size_t N = hn::Lanes(dw);
+  const std::uint16_t lim = hi_bits >= lo_bits ? std::uint16_t(hi_bits - lo_bits + 1) : std::uint16_t(0);
+  const auto vabs = hn::Set(dw, std::uint16_t(0x7fff)), vlo = hn::Set(dw, lo_bits), vlim = hn::Set(dw, lim);
+  auto m = hn::Zero(dw);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+  std::uint64_t cnt = 0;
+  std::size_t nb = 0, i = 0;
+  while (i + N <= n) {
+    // 16-bit counters: at most 2^15 - 1 per lane before they are folded into cnt
+    auto c = hn::Zero(dw);
+    const std::size_t stop = i + std::min<std::size_t>((n - i) / N, 32767) * N;
+    for (; i < stop; i += N) {
+      const auto a = hn::And(hn::LoadU(dw, p + i), vabs);
+      m = hn::Max(m, a);
+      const auto d = hn::Sub(a, vlo);
+      c = hn::Add(c, hn::ShiftRight<15>(d));
+      const auto in = hn::Gt(vlim, d);
+      hn::StoreU(hn::Compress(a, in), dw, out + nb);
+      nb += hn::CountTrue(dw, in);
+      if constexpr (S::is_bf16) {
+        const auto w = hn::BitCast(du, a);
+        s0 = hn::Add(s0, hn::BitCast(df, hn::ShiftLeft<16>(w)));
+        s1 = hn::Add(s1, hn::BitCast(df, hn::And(w, hn::Set(du, 0xffff0000u))));
+      } else {
+        // Converting from memory (vcvtph2ps zmm, m256) keeps the conversion
+        // off the shuffle port that the compare and compress need; an
+        // extracted upper half would add a shuffle.
+        s0 = hn::Add(s0, hn::Abs(S::load(df, p + i)));
+        s1 = hn::Add(s1, hn::Abs(S::load(df, p + i + N / 2)));
+      }
+    }
+    const auto cw = hn::BitCast(du, c);
+    cnt += hn::GetLane(hn::SumOfLanes(du, hn::Add(hn::And(cw, hn::Set(du, 0xffffu)), hn::ShiftRight<16>(cw))));
+  }
+  std::uint16_t mb = 0;
+  {
+    const auto mw = hn::BitCast(du, m);  // max over the 32-bit pairs, then their halves
+    const std::uint32_t mm = hn::GetLane(hn::MaxOfLanes(du, hn::Max(hn::And(mw, hn::Set(du, 0xffffu)), hn::ShiftRight<16>(mw))));
+    mb = std::uint16_t(mm);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+  for (; i < n; ++i) {
+    const std::uint16_t a = std::uint16_t(p[i] & 0x7fff);
+    mb = a > mb ? a : mb;
+    s += S::scalar(a);
+    const std::uint16_t d = std::uint16_t(a - lo_bits);
+    cnt += d >> 15;
+    if (d < lim) out[nb++] = a;
+  }
+  below += std::int64_t(cnt);
+  sum = s;
+  max_bits = mb;
+  return nb;
+}
+
+// rare(i, |x_i|) for every i with |x_i| >= thr, in increasing i (a compare
+// per vector; the callback runs for the few hits). thr is read once.
+template <class S, class Rare>
+inline void scan_at_least(const typename S::T* p, std::size_t n, float thr, Rare&& rare) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  const auto vt = hn::Set(df, thr);
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) {
+    if (HWY_UNLIKELY(!hn::AllFalse(df, hn::Ge(hn::Abs(S::load(df, p + i)), vt)))) {
+      for (std::size_t j = i; j < i + N; ++j) {
+        const float a = std::fabs(S::scalar(p[j]));
+        if (a >= thr) rare(j, a);
+      }
+    }
+  }
+  for (; i < n; ++i) {
+    const float a = std::fabs(S::scalar(p[i]));
+    if (a >= thr) rare(i, a);
+  }
+}
+
 // Attention: acc[k] += row[k] (double accumulators) and returns sum(row).
-inline double accumulate_row(const float* row, std::size_t n, double* acc) {
+template <class S>
+inline double accumulate_row(const typename S::T* row, std::size_t n, double* acc) {
   const hn::ScalableTag<float> df;
   const hn::Repartition<double, decltype(df)> dd;  // same vector width, half the lanes
   const hn::Half<decltype(df)> dh;
@@ -3284,7 +3398,7 @@ inline double accumulate_row(const float* row, std::size_t n, double* acc) {
   auto rs = hn::Zero(df);
   std::size_t i = 0;
   for (; i + N <= n; i += N) {
-    const auto v = hn::LoadU(df, row + i);
+    const auto v = S::load(df, row + i);
     rs = hn::Add(rs, v);
     const auto lo = hn::PromoteTo(dd, hn::LowerHalf(dh, v));
     const auto hi = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
@@ -3293,38 +3407,66 @@ inline double accumulate_row(const float* row, std::size_t n, double* acc) {
   }
   double s = double(hn::GetLane(hn::SumOfLanes(df, rs)));
   for (; i < n; ++i) {
-    acc[i] += double(row[i]);
-    s += double(row[i]);
+    const double x = double(S::scalar(row[i]));
+    acc[i] += x;
+    s += x;
   }
   return s;
 }
+inline double accumulate_row(const float* row, std::size_t n, double* acc) {
+  return accumulate_row<f32_src>(row, n, acc);
+}
 
-// Weights: colmax[j] = max(colmax[j], |row[j]|), colsum[j] += |row[j]| (f32:
-// the caller flushes colsum into double every few hundred rows), and the row's
-// max and sum of |w| through rmax / rsum.
-inline void weight_row(const float* row, std::size_t n, float* colmax, float* colsum, float& rmax, double& rsum) {
+// Weights, one row: with a = |row[j]| where finite and 0 for NaN/Inf (what the
+// scalar path skips), colmax[j] = max(colmax[j], a) and colsum[j] += a (f32:
+// the caller flushes colsum into double every few hundred rows); rsum = sum of
+// a; max_bits = largest pattern of |row[j]| including NaN/Inf (>= 0x7f800000:
+// the row holds a special value and the caller redoes its row statistics).
+template <class S = f32_src>
+inline void weight_row(const typename S::T* row, std::size_t n, float* colmax, float* colsum, std::uint32_t& max_bits,
+                       double& rsum) {
   const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
   const std::size_t N = hn::Lanes(df);
-  auto m = hn::Zero(df);
-  auto s = hn::Zero(df);
+  const auto vinf = hn::Set(df, std::numeric_limits<float>::infinity());
+  auto m0 = hn::Zero(du), m1 = hn::Zero(du);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df);  // two chains: the adds' latency, not the loads, bounded one
   std::size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto ra = hn::Abs(S::load(df, row + i)), rb = hn::Abs(S::load(df, row + i + N));
+    m0 = hn::Max(m0, hn::BitCast(du, ra));
+    m1 = hn::Max(m1, hn::BitCast(du, rb));
+    const auto a = hn::IfThenElseZero(hn::Lt(ra, vinf), ra), b = hn::IfThenElseZero(hn::Lt(rb, vinf), rb);
+    s0 = hn::Add(s0, a);
+    s1 = hn::Add(s1, b);
+    hn::StoreU(hn::Max(hn::LoadU(df, colmax + i), a), df, colmax + i);
+    hn::StoreU(hn::Max(hn::LoadU(df, colmax + i + N), b), df, colmax + i + N);
+    hn::StoreU(hn::Add(hn::LoadU(df, colsum + i), a), df, colsum + i);
+    hn::StoreU(hn::Add(hn::LoadU(df, colsum + i + N), b), df, colsum + i + N);
+  }
   for (; i + N <= n; i += N) {
-    const auto a = hn::Abs(hn::LoadU(df, row + i));
-    m = hn::Max(m, a);
-    s = hn::Add(s, a);
+    const auto raw = hn::Abs(S::load(df, row + i));
+    m0 = hn::Max(m0, hn::BitCast(du, raw));
+    const auto a = hn::IfThenElseZero(hn::Lt(raw, vinf), raw);
+    s0 = hn::Add(s0, a);
     hn::StoreU(hn::Max(hn::LoadU(df, colmax + i), a), df, colmax + i);
     hn::StoreU(hn::Add(hn::LoadU(df, colsum + i), a), df, colsum + i);
   }
-  float mx = hn::GetLane(hn::MaxOfLanes(df, m));
+  const auto m = hn::Max(m0, m1);
+  const auto s = hn::Add(s0, s1);
+  std::uint32_t mb = hn::GetLane(hn::MaxOfLanes(du, m));
   double sm = double(hn::GetLane(hn::SumOfLanes(df, s)));
   for (; i < n; ++i) {
-    const float a = std::fabs(row[i]);
-    mx = a > mx ? a : mx;
+    const float raw = std::fabs(S::scalar(row[i]));
+    std::uint32_t b;
+    std::memcpy(&b, &raw, 4);
+    mb = b > mb ? b : mb;
+    const float a = raw < std::numeric_limits<float>::infinity() ? raw : 0.0f;
     sm += a;
     colmax[i] = a > colmax[i] ? a : colmax[i];
     colsum[i] += a;
   }
-  rmax = mx;
+  max_bits = mb;
   rsum = sm;
 }
 
@@ -3461,38 +3603,30 @@ inline scan_result scan_reference(const tensor_view& x, const scan_request& rq) 
 
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
 
-inline constexpr std::size_t chunk_elems = 2048;  // 8 KiB of f32: stays in L1 between the two passes
+inline constexpr std::size_t chunk_elems = 2048;  // 8 KiB of f32: stays in L1 for the rare re-reads
 
-// Calls f(const float* p, size_t n, int64 flat_base) over the view as f32
-// chunks in row-major logical order (f16/bf16 and strided data are widened or
-// gathered into scratch first). Only f32/f16/bf16 views.
-template <class F>
-void for_each_f32_chunk(const tensor_view& x, std::vector<float>& scratch, F&& f) {
+// Calls f(const T* p, size_t n, int64 flat_base) over the view as chunks of
+// stored values in row-major logical order, T = float for f32 and the 16-bit
+// pattern for f16/bf16 (strided data is gathered into scratch first).
+template <class T, class F>
+void for_each_chunk(const tensor_view& x, std::vector<T>& scratch, F&& f) {
   if (x.empty()) return;
-  scratch.resize(chunk_elems);
-  const dtype t = x.type();
-  auto contiguous_run = [&](const char* base_ptr, std::int64_t n, std::int64_t flat) {
-    for (std::int64_t b = 0; b < n; b += std::int64_t(chunk_elems)) {
-      const std::size_t len = std::size_t(std::min<std::int64_t>(std::int64_t(chunk_elems), n - b));
-      if (t == dtype::f32) {
-        f(reinterpret_cast<const float*>(base_ptr) + b, len, flat + b);
-      } else {
-        simd::widen_to_f32(reinterpret_cast<const std::uint16_t*>(base_ptr) + b, scratch.data(), len,
-                           t == dtype::bf16);
-        f(static_cast<const float*>(scratch.data()), len, flat + b);
-      }
-    }
+  static_assert(sizeof(T) == 4 || sizeof(T) == 2);
+  auto contiguous_run = [&](const T* base, std::int64_t n, std::int64_t flat) {
+    for (std::int64_t b = 0; b < n; b += std::int64_t(chunk_elems))
+      f(base + b, std::size_t(std::min<std::int64_t>(std::int64_t(chunk_elems), n - b)), flat + b);
   };
   if (x.is_contiguous()) {
-    contiguous_run(static_cast<const char*>(x.data()), x.size(), 0);
+    contiguous_run(static_cast<const T*>(x.data()), x.size(), 0);
     return;
   }
+  scratch.resize(chunk_elems);
   const int last = x.rank() - 1;
   const std::int64_t inner = x.shape()[last], istride = x.strides()[last];
   const tensor_view outer = x.select(last, 0);
   std::int64_t row = 0;
   for_each_offset(outer, [&](std::int64_t off) {
-    const char* p = static_cast<const char*>(x.data()) + off * std::int64_t(x.element_size());
+    const T* p = static_cast<const T*>(x.data()) + off;
     const std::int64_t flat = (row++) * inner;
     if (istride == 1) {
       contiguous_run(p, inner, flat);
@@ -3500,10 +3634,26 @@ void for_each_f32_chunk(const tensor_view& x, std::vector<float>& scratch, F&& f
     }
     for (std::int64_t b = 0; b < inner; b += std::int64_t(chunk_elems)) {
       const std::int64_t len = std::min<std::int64_t>(std::int64_t(chunk_elems), inner - b);
-      for (std::int64_t j = 0; j < len; ++j)
-        scratch[std::size_t(j)] = float(load_as_double(p + (b + j) * istride * std::int64_t(x.element_size()), t));
-      f(static_cast<const float*>(scratch.data()), std::size_t(len), flat + b);
+      for (std::int64_t j = 0; j < len; ++j) scratch[std::size_t(j)] = p[(b + j) * istride];
+      f(static_cast<const T*>(scratch.data()), std::size_t(len), flat + b);
     }
+  });
+}
+
+// The same, widened to f32 (f32/f16/bf16 views).
+template <class F>
+void for_each_f32_chunk(const tensor_view& x, F&& f) {
+  if (x.type() == dtype::f32) {
+    std::vector<float> scratch;
+    for_each_chunk<float>(x, scratch, f);
+    return;
+  }
+  std::vector<std::uint16_t> scratch;
+  std::vector<float> wide(chunk_elems);
+  const bool bf = x.type() == dtype::bf16;
+  for_each_chunk<std::uint16_t>(x, scratch, [&](const std::uint16_t* p, std::size_t len, std::int64_t base) {
+    simd::widen_to_f32(p, wide.data(), len, bf);
+    f(static_cast<const float*>(wide.data()), len, base);
   });
 }
 
@@ -3516,7 +3666,7 @@ inline float float_at_or_below(double d) {
   return f;
 }
 
-// The j1-th and j2-th smallest (0-based, j1 <= j2 < n) of v[0..n) (no NaN).
+// The j1-th and j2-th smallest (0-based, j1 <= j2 < n) of v[0..n) (non-negative, no NaN).
 // Inputs above 2048 values are narrowed first, like the main pass: a 1024-value sample
 // gives a bracket of +-3 standard deviations around the wanted rank, one
 // vectorized compress pass keeps the values inside it (~10%), and selection
@@ -3547,9 +3697,10 @@ inline std::pair<float, float> select_two(float* v, std::size_t n, std::size_t j
   static thread_local std::vector<float> w;
   if (w.size() < n + 256) w.resize(n + 256);
   std::int64_t below = 0;
-  float sum, mx;
-  const std::size_t nw = simd::bracket_pass(v, n, lo, hi, std::numeric_limits<float>::infinity(), w.data(), below,
-                                            sum, mx, [](std::size_t, float) {});
+  float sum;
+  std::uint32_t mb;
+  const std::size_t nw = simd::bracket_f32(v, n, std::bit_cast<std::uint32_t>(lo), std::bit_cast<std::uint32_t>(hi),
+                                           w.data(), below, sum, mb);
   if (below <= std::int64_t(j1) && below + std::int64_t(nw) > std::int64_t(j2) && nw < n) {
     std::vector<float> mine(w.begin(), w.begin() + std::ptrdiff_t(nw));  // w is reused by the recursion
     return select_two(mine.data(), nw, j1 - std::size_t(below), j2 - std::size_t(below), seed);
@@ -3567,7 +3718,54 @@ inline std::uint64_t splitmix64(std::uint64_t& s) {
   return z ^ (z >> 31);
 }
 
+// Per element kind: the stored pattern of |x|, and which max patterns mean a
+// chunk holds NaN/Inf or a finite value beyond fp16 range (such chunks are
+// redone by the exact scalar code).
+template <class S>
+struct kind_traits;
+template <>
+struct kind_traits<simd::f32_src> {
+  using bits = std::uint32_t;
+  using store = float;  // bracket entries
+  static store to_store(float a) { return a; }
+  static constexpr std::uint32_t special_above = 0x477fe000u;  // 65504
+  static bits pattern(float a) { return std::bit_cast<std::uint32_t>(a); }
+  static float value(bits b) { return std::bit_cast<float>(b); }
+};
+template <>
+struct kind_traits<simd::f16_src> {
+  using bits = std::uint16_t;
+  using store = std::uint16_t;
+  static store to_store(float a) { return pattern(a); }
+  static constexpr std::uint16_t special_above = 0x7bff;  // 65504; above: Inf, NaN
+  static bits pattern(float a) { return f32_to_f16(a); }  // exact: a is an f16 value
+  static float value(bits b) { return f16_to_f32(b); }
+};
+template <>
+struct kind_traits<simd::bf16_src> {
+  using bits = std::uint16_t;
+  using store = std::uint16_t;
+  static store to_store(float a) { return pattern(a); }
+  static constexpr std::uint16_t special_above = 0x477f;  // 65280; the next, 65536, exceeds fp16
+  static bits pattern(float a) { return std::uint16_t(std::bit_cast<std::uint32_t>(a) >> 16); }
+  static float value(bits b) { return bf16_to_f32(b); }
+};
+
+template <class S>
+inline std::size_t bracket_chunk(const typename S::T* p, std::size_t n, typename kind_traits<S>::bits lo,
+                                 typename kind_traits<S>::bits hi, typename kind_traits<S>::store* out,
+                                 std::int64_t& below, float& sum, typename kind_traits<S>::bits& max_bits) {
+  if constexpr (std::is_same_v<S, simd::f32_src>)
+    return simd::bracket_f32(p, n, lo, hi, out, below, sum, max_bits);
+  else
+    return simd::bracket_u16<S>(p, n, lo, hi, out, below, sum, max_bits);
+}
+
+template <class S>
 inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
+  using K = kind_traits<S>;
+  using T = typename S::T;
+  using B = typename K::bits;
   scan_result r;
   auto& s = r.stats;
   const std::int64_t n = x.size();
@@ -3582,23 +3780,26 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   {
     constexpr std::int64_t runs = 256, run_len = 16;
     const bool dense = x.is_contiguous();
-    const dtype t = x.type();
-    // Value at flat index i (contiguous views skip the index arithmetic).
+    const T* base = static_cast<const T*>(x.data());
     auto at = [&](std::int64_t i) -> float {
-      if (dense) {
-        if (t == dtype::f32) return static_cast<const float*>(x.data())[i];
-        const std::uint16_t b = static_cast<const std::uint16_t*>(x.data())[i];
-        return t == dtype::f16 ? f16_to_f32(b) : bf16_to_f32(b);
-      }
-      return float(load_as_double(x.ptr_at(offset_of_flat(x, i)), t));
+      if (dense) return S::scalar(base[i]);
+      return float(load_as_double(x.ptr_at(offset_of_flat(x, i)), x.type()));
     };
     if (n <= runs * run_len) {
       for (std::int64_t i = 0; i < n; ++i) sample.push_back(at(i));
     } else {
       std::uint64_t seed = 0x5f5a11ce5ull;
+      sample.resize(std::size_t(runs * run_len));
       for (std::int64_t k = 0; k < runs; ++k) {
         const std::int64_t start = std::int64_t(splitmix64(seed) % std::uint64_t(n - run_len + 1));
-        for (std::int64_t j = 0; j < run_len; ++j) sample.push_back(at(start + j));
+        float* dst = sample.data() + k * run_len;
+        if constexpr (!std::is_same_v<S, simd::f32_src>) {
+          if (dense) {
+            simd::widen<S>(base + start, dst, std::size_t(run_len));
+            continue;
+          }
+        }
+        for (std::int64_t j = 0; j < run_len; ++j) dst[j] = at(start + j);
       }
     }
     std::size_t m = 0;
@@ -3616,6 +3817,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     std::nth_element(sample.begin(), sample.begin() + jl, sample.begin() + jh);
     lo = sample[std::size_t(jl)];
   }
+  const B lo_bits = K::pattern(lo), hi_bits = K::pattern(hi);
   float topk_thr = inf;
   if (rq.topk > 0) {
     topk_thr = 0;
@@ -3630,7 +3832,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
 
   std::vector<ranked_value> top;
   // Trim early: the threshold then rises to the running k-th largest within the first chunks.
-  const std::size_t trim_at = std::size_t(std::max(8 * rq.topk, 256));
+  const std::size_t trim_at = std::size_t(std::max(4 * rq.topk, 64));
   auto on_rare = [&](std::int64_t i, float a) {
     if (double(a) > rq.collect_above) {
       if (std::int64_t(r.above.size()) < rq.collect_cap)
@@ -3648,10 +3850,12 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     }
   };
 
-  // 2. One pass.
+  // 2. One pass. Per chunk, the kernel sums, maxes, counts and compacts; the
+  //    rare values (top-k / collect candidates) are looked for in a second read
+  //    of the chunk from L1 only when the chunk's max reaches their threshold.
   // Per-thread buffers, reused across calls: fresh large allocations cost page
   // faults on every call (measured: ~15% of the detector's time).
-  static thread_local std::vector<float> bracket;
+  static thread_local std::vector<typename K::store> bracket;
   {
     const double frac = lo == 0 && hi == inf ? 1.0 : 1.5 * double(2 * (std::ceil(1.5 * std::sqrt(double(sample.size()))) + 2)) / double(sample.size());
     const std::size_t want = std::size_t(std::min<double>(double(n), frac * double(n))) + chunk_elems + 256;
@@ -3660,32 +3864,27 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   std::size_t nb = 0;
   std::int64_t below = 0;
   double sum = 0;
-  float mx = 0;
-  static thread_local std::vector<float> scratch;
-  for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
+  B mx = 0;
+  static thread_local std::vector<T> scratch;
+  for_each_chunk<T>(x, scratch, [&](const T* p, std::size_t len, std::int64_t base) {
     if (bracket.size() < nb + len + 256) bracket.resize(std::max(bracket.size() * 2, nb + len + 256));
-    const std::size_t nb0 = nb, above0 = r.above.size();
+    float cs;
+    B cm;
+    const std::size_t nb0 = nb;
     const std::int64_t below0 = below;
-    const bool complete0 = r.above_complete;
-    float cs, cm;
-    nb += simd::bracket_pass(p, len, lo, hi, rare_thr, bracket.data() + nb, below, cs, cm,
-                             [&](std::size_t i, float a) { on_rare(base + std::int64_t(i), a); });
-    if (std::isfinite(cs) && cm <= f16_max) {
+    nb += bracket_chunk<S>(p, len, lo_bits, hi_bits, bracket.data() + nb, below, cs, cm);
+    if (cm <= K::special_above) {
       sum += double(cs);
       mx = std::max(mx, cm);
+      if (K::value(cm) >= rare_thr)
+        simd::scan_at_least<S>(p, len, rare_thr, [&](std::size_t i, float a) { on_rare(base + std::int64_t(i), a); });
       return;
     }
     // NaN / Inf / beyond fp16 in this chunk: undo its results and redo it exactly.
-    // (Top-k evictions it caused were by real values, which are re-pushed below.)
     nb = nb0;
     below = below0;
-    r.above.resize(above0);
-    r.above_complete = complete0;
-    top.erase(std::remove_if(top.begin(), top.end(),
-                             [&](const ranked_value& t) { return t.index >= base && t.index < base + std::int64_t(len); }),
-              top.end());
     for (std::size_t i = 0; i < len; ++i) {
-      const float a = std::fabs(p[i]);
+      const float a = std::fabs(S::scalar(p[i]));
       if (std::isnan(a)) {
         ++s.nan_count;
         continue;
@@ -3696,15 +3895,16 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
         sum += double(a);
         if (a > f16_max) ++s.over_f16_count;
       }
-      mx = std::max(mx, a);
+      const B b = K::pattern(a);
+      mx = std::max(mx, b);
       if (a < lo)
         ++below;
       else if (a <= hi)
-        bracket[nb++] = a;
+        bracket[nb++] = K::to_store(a);
       if (a >= rare_thr) on_rare(base + std::int64_t(i), a);
     }
   });
-  s.max_abs = double(mx);
+  s.max_abs = double(K::value(mx));
   const std::int64_t finite = n - s.nan_count - s.inf_count;
   s.mean_abs = finite > 0 ? sum / double(finite) : 0.0;
 
@@ -3713,12 +3913,21 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   if (N > 0) {
     const std::int64_t k1 = (N - 1) / 2, k2 = N / 2;
     if (below <= k1 && below + std::int64_t(nb) > k2) {
-      const auto [a, b] = select_two(bracket.data(), nb, std::size_t(k1 - below), std::size_t(k2 - below));
+      float* vals;
+      static thread_local std::vector<float> wide;
+      if constexpr (std::is_same_v<S, simd::f32_src>) {
+        vals = bracket.data();
+      } else {
+        if (wide.size() < nb) wide.resize(nb);
+        simd::widen<S>(bracket.data(), wide.data(), nb);
+        vals = wide.data();
+      }
+      const auto [a, b] = select_two(vals, nb, std::size_t(k1 - below), std::size_t(k2 - below));
       s.median_abs = a == b ? double(a) : (double(a) + double(b)) / 2;
     } else {
       std::vector<float> all;
       all.reserve(std::size_t(N));
-      for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t) {
+      for_each_f32_chunk(x, [&](const float* p, std::size_t len, std::int64_t) {
         for (std::size_t i = 0; i < len; ++i)
           if (!std::isnan(p[i])) all.push_back(std::fabs(p[i]));
       });
@@ -3730,18 +3939,20 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   return r;
 }
 
+inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
+  if (x.type() == dtype::f16) return scan_fast<simd::f16_src>(x, rq);
+  if (x.type() == dtype::bf16) return scan_fast<simd::bf16_src>(x, rq);
+  return scan_fast<simd::f32_src>(x, rq);
+}
+
 // Every |x| > thr (strict) with its flat index, in increasing index order.
 inline std::vector<ranked_value> collect_above_fast(const tensor_view& x, double thr) {
   std::vector<ranked_value> out;
-  std::vector<float> scratch, dummy(chunk_elems + 256);
-  std::int64_t below = 0;
   const float fthr = float_at_or_below(thr);
-  for_each_f32_chunk(x, scratch, [&](const float* p, std::size_t len, std::int64_t base) {
-    float cs, cm;
-    simd::bracket_pass(p, len, std::numeric_limits<float>::infinity(), -1.0f, fthr, dummy.data(), below, cs, cm,
-                       [&](std::size_t i, float a) {
-                         if (double(a) > thr) out.push_back({double(a), base + std::int64_t(i)});
-                       });
+  for_each_f32_chunk(x, [&](const float* p, std::size_t len, std::int64_t base) {
+    simd::scan_at_least<simd::f32_src>(p, len, fthr, [&](std::size_t i, float a) {
+      if (double(a) > thr) out.push_back({double(a), base + std::int64_t(i)});
+    });
   });
   return out;
 }
@@ -3980,19 +4191,15 @@ class attention_sink_accumulator {
     const std::int64_t K = keys_;
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
     if (opt_.impl == backend::best && (row.type() == dtype::f32 || row.type() == dtype::f16 || row.type() == dtype::bf16)) {
-      const float* p;
-      if (row.type() == dtype::f32 && row.rows_contiguous()) {
-        p = static_cast<const float*>(row.data());
-      } else {
-        scratch.resize(std::size_t(K));
-        if (row.rows_contiguous() && row.type() != dtype::f32)
-          simd::widen_to_f32(static_cast<const std::uint16_t*>(row.data()), scratch.data(), std::size_t(K),
-                             row.type() == dtype::bf16);
-        else
-          for (std::int64_t k = 0; k < K; ++k) scratch[std::size_t(k)] = float(row.get(k));
-        p = scratch.data();
+      if (row.rows_contiguous()) {  // f16/bf16 widened inside the kernel: no scratch round trip
+        if (row.type() == dtype::f32) return simd::accumulate_row(static_cast<const float*>(row.data()), std::size_t(K), acc);
+        const auto* p16 = static_cast<const std::uint16_t*>(row.data());
+        return row.type() == dtype::f16 ? simd::accumulate_row<simd::f16_src>(p16, std::size_t(K), acc)
+                                        : simd::accumulate_row<simd::bf16_src>(p16, std::size_t(K), acc);
       }
-      return simd::accumulate_row(p, std::size_t(K), acc);
+      scratch.resize(std::size_t(K));
+      for (std::int64_t k = 0; k < K; ++k) scratch[std::size_t(k)] = float(row.get(k));
+      return simd::accumulate_row(scratch.data(), std::size_t(K), acc);
     }
 #endif
     (void)scratch;
@@ -4294,6 +4501,7 @@ inline massive_activation_report find_massive_activations(const tensor_view& hid
 // blocks (Q4_K, Q6_K...) are dequantized by the caller with io/ggml_quants.hpp
 // and passed as an f32 view.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -4381,6 +4589,16 @@ struct weight_rows {
   const int8_weights* quant = nullptr;
 
   // Fills out[0..cols) with row r as f32; returns a pointer to the row (may point into the view).
+  // w[r, c] as the f32 the detectors see.
+  double value(std::int64_t r, std::int64_t c) const {
+    if (plain) return double(float(load_as_double(plain->ptr_at(r * plain->strides()[0] + c * plain->strides()[1]), plain->type())));
+    const int8_weights& w = *quant;
+    const auto q = *static_cast<const std::int8_t*>(w.q.ptr_at(r * w.q.strides()[0] + c * w.q.strides()[1]));
+    const double s = load_as_double(w.scales.ptr_at(r * w.scales.strides()[0] + (c / w.group_size) * w.scales.strides()[1]),
+                                    w.scales.type());
+    return double(float(double(q) * s));
+  }
+
   const float* row(std::int64_t r, std::vector<float>& out, bool allow_direct) const {
     if (plain) {
       const tensor_view& v = *plain;
@@ -4419,10 +4637,31 @@ inline void rank_channels(channel_profile& p, channel_rank_by by) {
     p.ratio[i] = p.mean_abs[i] > 0 ? p.max_abs[i] / p.mean_abs[i]
                                    : (p.max_abs[i] > 0 ? std::numeric_limits<double>::infinity() : 0.0);
   const std::vector<double>& key = by == channel_rank_by::ratio ? p.ratio : p.max_abs;
+  // Keys are >= 0 (or +Inf), so their bit patterns order like the values:
+  // an LSD radix sort of ~pattern is a descending sort, and being stable it
+  // keeps ties in index order, the order of a stable sort by key. (A
+  // comparison sort of a few thousand random keys was a fifth of the weight
+  // detector's time, mostly mispredicted branches.)
+  std::vector<std::uint64_t> kb(n), kb2(n);
+  std::vector<std::int64_t> idx2(n);
   p.ranking.resize(n);
-  for (std::size_t i = 0; i < n; ++i) p.ranking[i] = std::int64_t(i);
-  std::stable_sort(p.ranking.begin(), p.ranking.end(),
-                   [&](std::int64_t a, std::int64_t b) { return key[std::size_t(a)] > key[std::size_t(b)]; });
+  for (std::size_t i = 0; i < n; ++i) {
+    kb[i] = ~std::bit_cast<std::uint64_t>(key[i] + 0.0);  // + 0.0: -0 -> +0
+    p.ranking[i] = std::int64_t(i);
+  }
+  for (int shift = 0; shift < 64; shift += 8) {
+    std::size_t count[257] = {};
+    for (std::size_t i = 0; i < n; ++i) ++count[((kb[i] >> shift) & 0xff) + 1];
+    if (n == 0 || count[((kb[0] >> shift) & 0xff) + 1] == n) continue;  // one digit value: order unchanged
+    for (int d = 0; d < 256; ++d) count[d + 1] += count[d];
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t at = count[(kb[i] >> shift) & 0xff]++;
+      kb2[at] = kb[i];
+      idx2[at] = p.ranking[i];
+    }
+    kb.swap(kb2);
+    p.ranking.swap(idx2);
+  }
 }
 
 inline weight_outlier_report weight_scan(const weight_rows& src, const weight_outlier_options& opt, int layer,
@@ -4450,29 +4689,51 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
   std::vector<ranked_value> top;
   const int k = std::max(opt.top_outliers, 0);
   double top_thr = k > 0 ? 0.0 : std::numeric_limits<double>::infinity();
-  const bool fast = opt.impl == backend::best;
+  bool fast = opt.impl == backend::best;
+#ifndef SYSOUT_DETECT_HAVE_HIGHWAY
+  fast = false;
+#endif
+  std::int64_t full_rows = 0;  // rows without NaN/Inf: they count in every column (added at the end)
+  // f16/bf16 rows with unit column stride are widened inside the kernels.
+  const bool direct16 = fast && src.plain && (src.plain->type() == dtype::f16 || src.plain->type() == dtype::bf16) &&
+                        (C <= 1 || src.plain->strides()[1] == 1);
+  const bool is_bf16 = direct16 && src.plain->type() == dtype::bf16;
   for (std::int64_t i = 0; i < R; ++i) {
-    const float* p = src.row(i, buf, fast);
-    bool special = !fast;
+    const float* p = nullptr;
+    const std::uint16_t* p16 = nullptr;
+    if (direct16)
+      p16 = static_cast<const std::uint16_t*>(src.plain->data()) + i * src.plain->strides()[0];
+    else
+      p = src.row(i, buf, fast);
+    auto f32_row = [&] {  // for the scalar code: widened on first use
+      if (!p) p = src.row(i, buf, true);
+      return p;
+    };
+    bool special = true;
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
     if (fast) {
-      float s, m;
-      simd::abs_sum_max(p, std::size_t(C), s, m);
-      special = !std::isfinite(s);
+      // One pass: the kernel updates the columns with the finite |w| only, so
+      // a row holding NaN/Inf needs just its row statistics redone below.
+      std::uint32_t mb;
+      double rs;
+      if (!p16)
+        simd::weight_row(p, std::size_t(C), col_max.data(), col_sum_blk.data(), mb, rs);
+      else if (is_bf16)
+        simd::weight_row<simd::bf16_src>(p16, std::size_t(C), col_max.data(), col_sum_blk.data(), mb, rs);
+      else
+        simd::weight_row<simd::f16_src>(p16, std::size_t(C), col_max.data(), col_sum_blk.data(), mb, rs);
+      if ((i + 1) % 256 == 0) flush();
+      special = mb >= 0x7f800000u;
       if (!special) {
-        float rm;
-        double rs;
-        simd::weight_row(p, std::size_t(C), col_max.data(), col_sum_blk.data(), rm, rs);
-        if ((i + 1) % 256 == 0) flush();
-        row_max[std::size_t(i)] = rm;
+        row_max[std::size_t(i)] = double(std::bit_cast<float>(mb));
         row_sum[std::size_t(i)] = rs;
         row_cnt[std::size_t(i)] = C;
+        ++full_rows;
       }
     }
-#else
-    special = true;
 #endif
     if (special) {  // scalar: skips NaN/Inf, counts them
+      f32_row();
       for (std::int64_t c = 0; c < C; ++c) {
         const float a = std::fabs(p[c]);
         if (std::isnan(a)) {
@@ -4486,13 +4747,13 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
         row_max[std::size_t(i)] = std::max(row_max[std::size_t(i)], double(a));
         row_sum[std::size_t(i)] += a;
         ++row_cnt[std::size_t(i)];
-        col_max[std::size_t(c)] = std::max(col_max[std::size_t(c)], a);
-        col_sum[std::size_t(c)] += a;
         ++col_cnt[std::size_t(c)];
+        if (!fast) {  // the kernel already did the columns
+          col_max[std::size_t(c)] = std::max(col_max[std::size_t(c)], a);
+          col_sum[std::size_t(c)] += a;
+        }
       }
     }
-    if (!special)  // every entry of a finite row counts
-      for (std::int64_t c = 0; c < C; ++c) ++col_cnt[std::size_t(c)];
     if (k > 0) {
       auto push = [&](std::int64_t c, double a) {
         if (a >= top_thr && std::isfinite(a)) {
@@ -4504,20 +4765,26 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
         }
       };
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
-      if (fast && !special) {  // vectorized test, scalar push for the rare hits
-        static thread_local std::vector<float> dummy;
-        dummy.resize(std::size_t(C) + 256);
-        std::int64_t below = 0;
-        float cs, cm;
-        simd::bracket_pass(p, std::size_t(C), std::numeric_limits<float>::infinity(), -1.0f,
-                           float_at_or_below(top_thr), dummy.data(), below, cs, cm,
-                           [&](std::size_t c, float a) { push(std::int64_t(c), double(a)); });
+      if (fast && !special) {  // rows below the running k-th largest are skipped whole
+        if (row_max[std::size_t(i)] >= top_thr) {
+          auto hit = [&](std::size_t c, float a) { push(std::int64_t(c), double(a)); };
+          const float thr = float_at_or_below(top_thr);
+          if (!p16)
+            simd::scan_at_least<simd::f32_src>(p, std::size_t(C), thr, hit);
+          else if (is_bf16)
+            simd::scan_at_least<simd::bf16_src>(p16, std::size_t(C), thr, hit);
+          else
+            simd::scan_at_least<simd::f16_src>(p16, std::size_t(C), thr, hit);
+        }
         continue;
       }
 #endif
+      f32_row();
       for (std::int64_t c = 0; c < C; ++c) push(c, std::fabs(double(p[c])));
     }
   }
+  if (full_rows > 0)
+    for (auto& c : col_cnt) c += full_rows;
   flush();
   channel_profile rows_p, cols_p;
   rows_p.max_abs = row_max;
@@ -4540,9 +4807,7 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
   if (k > 0) finish_topk(top, k);
   for (const auto& t : top) {
     const std::int64_t i = t.index / C, c = t.index % C;
-    std::vector<float> one;
-    const float* p = src.row(i, one, false);
-    r.top.push_back({i, c, double(p[c])});
+    r.top.push_back({i, c, src.value(i, c)});
   }
   return r;
 }
@@ -7025,18 +7290,23 @@ class hook_registry {
 //      (transposed, zero-padded) and V into f32 rows padded to whole vectors,
 //      so f16/bf16/strided inputs cost one conversion per element per call.
 //   2. Per key tile: S[BQ][BK] = Qs Kt (a register-blocked 4 x BK GEMM with
-//      q broadcasts), masking only on tiles that need it, then the online
-//      softmax (running max m, normalizer l; O rescaled by exp(m_old - m_new)
-//      fused into the PV kernel), then O += P V (register-blocked 4 x 4 vectors).
+//      q broadcasts); causal/window masks as vector selects on the tiles that
+//      need them (tiles no row of the block sees are never visited); then the
+//      online softmax (running max m, normalizer l; exp(m_old - m_new) for all
+//      BQ rows in one vector, O rescaled by it inside the PV kernel), then
+//      O += P V (register-blocked 4 x 4 vectors). exp is exp_neg: every
+//      argument is <= 0, which allows a cheaper kernel than hn::Exp.
 //   3. Column sums: the tile probabilities P_t = exp(S - m_t) stay in a per-block
-//      buffer [BQ][span] (span = keys the block can see) with the row's running
-//      max m_t; after the last tile p = P_t * exp(m_t - m)/l, summed over rows.
-//      Cost: one extra FMA per score (vs 2d FMAs of QK+PV) and BQ*span*4 bytes
-//      of buffer (L2-resident: 16 x 8192 x 4 = 512 KiB at T = 8192). We chose it
-//      over recomputing S per tile (a second QK^T: ~+50% time).
-//   sigmoid attention tiles the same way without a normalizer; the clipped
-//   softmax needs the final normalizer before its nonlinearity, so it runs a
-//   statistics pass (QK^T + exp, no PV) and then the output pass.
+//      buffer [span/BK][BQ][BK] (span = keys the block can see) with the rows'
+//      running max m_t; after the last tile p = P_t * exp(m_t - m)/l, summed over
+//      rows. Cost: one extra FMA per score (vs 2d FMAs of QK+PV) and BQ*span*4
+//      bytes of buffer (L2-resident: 16 x 8192 x 4 = 512 KiB at T = 8192). We
+//      chose it over recomputing S per tile (a second QK^T: ~+50% time).
+//   sigmoid attention tiles the same way without a normalizer. The clipped
+//   softmax needs the final normalizer before its nonlinearity: it keeps its
+//   tiles like the column sums do, runs the online softmax without PV, then
+//   turns the kept exp(S - m_t) into clip((zeta - gamma) P + gamma) and runs PV
+//   (no second QK^T, no second exp).
 
 // Target-independent helpers: normal include guard.
 #ifndef SYSOUT_ATTENTION_HIGHWAY_COMMON_
@@ -7102,10 +7372,61 @@ inline constexpr int kVecsPerBlock = 4;
 inline constexpr int kRowsPerBlock = 4;  // register block rows
 inline constexpr int kQueryBlock = 16;   // BQ: query rows sharing one pass over K/V
 
+// exp(x) for x <= 0 (NaN and -inf give 0 on x86). Cheaper than hn::Exp (no
+// positive range, no two-step scaling): 2^n from the rounding constant's
+// mantissa times a degree-5 minimax polynomial on |r| <= ln2/2 (relative error
+// 1.5e-7, fitted for relative error with float32 coefficients). Below -87.68
+// the result flushes to 0 (the true value is < 1e-38).
+template <class D>
+HWY_INLINE hn::Vec<D> exp_neg(D df, hn::Vec<D> x) {
+  const hn::RebindToSigned<D> di;
+  // 1.5 * 2^23 rounds x log2(e) to an integer n in the low mantissa bits; +127 biases it.
+  const auto magic = hn::Set(df, 12582912.0f + 127.0f);
+  x = hn::Max(x, hn::Set(df, -88.0f));
+  const auto t = hn::MulAdd(x, hn::Set(df, 1.44269504088896341f), magic);
+  const auto nf = hn::Sub(t, magic);
+  auto r = hn::NegMulAdd(nf, hn::Set(df, 0.693145751953125f), x);
+  r = hn::NegMulAdd(nf, hn::Set(df, 1.428606765330187045e-6f), r);
+  auto p = hn::Set(df, 0.008290305733680725f);
+  p = hn::MulAdd(p, r, hn::Set(df, 0.0418979749083519f));
+  p = hn::MulAdd(p, r, hn::Set(df, 0.1666763722896576f));
+  p = hn::MulAdd(p, r, hn::Set(df, 0.4999915063381195f));
+  p = hn::MulAdd(p, r, hn::Set(df, 0.9999997019767761f));
+  p = hn::MulAdd(p, r, hn::Set(df, 1.0f));
+  // (n + 127) << 23 is 2^n; n + 127 = 0 (x < -87.68) gives +0.
+  const auto scale = hn::BitCast(df, hn::ShiftLeft<23>(hn::BitCast(di, t)));
+  return hn::Mul(p, scale);
+}
+
+// dst[e] = mul * t[off + e * stride] in f32 for e < n. Vector loads for unit-stride f32/bf16.
+template <class D>
+HWY_INLINE void load_row(D df, const tensor_view& t, std::int64_t off, std::int64_t stride, std::int64_t n, float mul,
+                         float* HWY_RESTRICT dst) {
+  const std::int64_t L = std::int64_t(hn::Lanes(df));
+  const auto vm = hn::Set(df, mul);
+  std::int64_t e = 0;
+  if (stride == 1 && t.type() == dtype::f32) {
+    const float* src = static_cast<const float*>(t.ptr_at(off));
+    for (; e + L <= n; e += L) hn::StoreU(hn::Mul(vm, hn::LoadU(df, src + e)), df, dst + e);
+    for (; e < n; ++e) dst[e] = mul * src[e];
+  } else if (stride == 1 && t.type() == dtype::bf16) {
+    const std::uint16_t* src = static_cast<const std::uint16_t*>(t.ptr_at(off));
+    const hn::Rebind<std::uint16_t, D> d16;
+    const hn::RebindToUnsigned<D> d32;
+    for (; e + L <= n; e += L) {
+      const auto bits = hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, src + e)));
+      hn::StoreU(hn::Mul(vm, hn::BitCast(df, bits)), df, dst + e);
+    }
+    for (; e < n; ++e) dst[e] = mul * bf16_to_f32(src[e]);
+  } else {
+    for (; e < n; ++e) dst[e] = mul * detail::load_f32(t, off + e * stride);
+  }
+}
+
 // S[r][0..BK) = sum_c Q[r][c] * Kt[c][0..BK) for kQueryBlock rows.
 template <class D>
-HWY_INLINE void qk_tile(D df, const float* HWY_RESTRICT qs, std::int64_t d, const float* HWY_RESTRICT kt,
-                        float* HWY_RESTRICT s, std::int64_t lds) {
+HWY_INLINE void qk_tile(D df, const float* HWY_RESTRICT qs, std::int64_t ldq, std::int64_t d,
+                        const float* HWY_RESTRICT kt, float* HWY_RESTRICT s) {
   constexpr int NV = kVecsPerBlock;
   const std::int64_t n = std::int64_t(hn::Lanes(df)), bk = NV * n;
   using V = hn::Vec<D>;
@@ -7113,17 +7434,17 @@ HWY_INLINE void qk_tile(D df, const float* HWY_RESTRICT qs, std::int64_t d, cons
     V acc[kRowsPerBlock][NV];
     for (int r = 0; r < kRowsPerBlock; ++r)
       for (int v = 0; v < NV; ++v) acc[r][v] = hn::Zero(df);
-    const float* q0 = qs + r0 * d;
+    const float* q0 = qs + r0 * ldq;
     for (std::int64_t c = 0; c < d; ++c) {
       V kv[NV];
       for (int v = 0; v < NV; ++v) kv[v] = hn::LoadU(df, kt + c * bk + v * n);
       for (int r = 0; r < kRowsPerBlock; ++r) {
-        const V qb = hn::Set(df, q0[r * d + c]);
+        const V qb = hn::Set(df, q0[r * ldq + c]);
         for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(qb, kv[v], acc[r][v]);
       }
     }
     for (int r = 0; r < kRowsPerBlock; ++r)
-      for (int v = 0; v < NV; ++v) hn::StoreU(acc[r][v], df, s + (r0 + r) * lds + v * n);
+      for (int v = 0; v < NV; ++v) hn::StoreU(acc[r][v], df, s + (r0 + r) * bk + v * n);
   }
 }
 
@@ -7166,6 +7487,19 @@ HWY_INLINE void pv_tile(D df, const float* HWY_RESTRICT p, std::int64_t ldp, con
   }
 }
 
+// s[j] = -inf outside the visible keys [lo, hi) (tile-relative, clamped to [0, bk]).
+template <class D>
+HWY_INLINE void mask_range(D df, float* HWY_RESTRICT s, std::int64_t bk, std::int64_t lo, std::int64_t hi) {
+  const std::int64_t n = std::int64_t(hn::Lanes(df));
+  const auto vlo = hn::Set(df, float(lo)), vhi = hn::Set(df, float(hi));
+  const auto ninf = hn::Set(df, -std::numeric_limits<float>::infinity());
+  for (std::int64_t j = 0; j < bk; j += n) {
+    const auto idx = hn::Iota(df, float(j));
+    const auto ok = hn::And(hn::Not(hn::Lt(idx, vlo)), hn::Lt(idx, vhi));
+    hn::StoreU(hn::IfThenElse(ok, hn::LoadU(df, s + j), ninf), df, s + j);
+  }
+}
+
 template <class D>
 HWY_INLINE float row_max(D df, const float* HWY_RESTRICT s, std::int64_t bk) {
   const std::int64_t n = std::int64_t(hn::Lanes(df));
@@ -7174,43 +7508,79 @@ HWY_INLINE float row_max(D df, const float* HWY_RESTRICT s, std::int64_t bk) {
   return hn::GetLane(hn::MaxOfLanes(df, m));
 }
 
-// s[j] = exp(s[j] - m) in place; returns the sum.
+// s[j] = exp(s[j] - m) in place (s[j] <= m); returns the sum.
 template <class D>
 HWY_INLINE float exp_row(D df, float* HWY_RESTRICT s, std::int64_t bk, float m) {
   const std::int64_t n = std::int64_t(hn::Lanes(df));
   const auto vm = hn::Set(df, m);
-  auto sum = hn::Zero(df);
-  for (std::int64_t j = 0; j < bk; j += n) {
-    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, s + j), vm));
-    hn::StoreU(e, df, s + j);
-    sum = hn::Add(sum, e);
+  auto sum0 = hn::Zero(df), sum1 = hn::Zero(df);
+  std::int64_t j = 0;
+  for (; j + 2 * n <= bk; j += 2 * n) {
+    const auto e0 = exp_neg(df, hn::Sub(hn::LoadU(df, s + j), vm));
+    const auto e1 = exp_neg(df, hn::Sub(hn::LoadU(df, s + j + n), vm));
+    hn::StoreU(e0, df, s + j);
+    hn::StoreU(e1, df, s + j + n);
+    sum0 = hn::Add(sum0, e0), sum1 = hn::Add(sum1, e1);
   }
-  return hn::GetLane(hn::SumOfLanes(df, sum));
+  for (; j < bk; j += n) {
+    const auto e = exp_neg(df, hn::Sub(hn::LoadU(df, s + j), vm));
+    hn::StoreU(e, df, s + j);
+    sum0 = hn::Add(sum0, e);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(sum0, sum1)));
+}
+
+// Online-softmax step of one tile S (kQueryBlock rows of bk, row stride bk): S becomes
+// exp(S - m_new), alpha[r] = exp(m_old - m_new), l = l alpha + row sum. Rows that have
+// seen no visible key yet keep m = -inf, get alpha = 1 and P = 0.
+template <class D>
+HWY_INLINE void softmax_tile(D df, float* HWY_RESTRICT sp, std::int64_t bk, float* HWY_RESTRICT m,
+                             float* HWY_RESTRICT l, float* HWY_RESTRICT alpha) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  float mn[kQueryBlock];
+  for (int r = 0; r < kQueryBlock; ++r) mn[r] = std::max(m[r], row_max(df, sp + r * bk, bk));
+  // exp(m_old - m_new) for a whole vector of rows at a time.
+  const hn::CappedTag<float, kQueryBlock> dq;
+  const int nq = int(hn::Lanes(dq));
+  for (int r = 0; r < kQueryBlock; r += nq) {
+    const auto vo = hn::LoadU(dq, m + r), vn = hn::LoadU(dq, mn + r);
+    const auto seen = hn::Ne(vn, hn::Set(dq, ninf));
+    hn::StoreU(hn::IfThenElse(seen, exp_neg(dq, hn::Sub(vo, vn)), hn::Set(dq, 1.0f)), dq, alpha + r);
+    hn::StoreU(vn, dq, m + r);
+  }
+  for (int r = 0; r < kQueryBlock; ++r) {
+    float* sr = sp + r * bk;
+    if (m[r] == ninf) {
+      std::fill(sr, sr + bk, 0.0f);
+    } else {
+      l[r] = l[r] * alpha[r] + exp_row(df, sr, bk, m[r]);
+    }
+  }
 }
 
 // s[j] = sigmoid(s[j] + b) in place, 0 for -inf scores (stable in both tails).
 template <class D>
 HWY_INLINE void sigmoid_row(D df, float* HWY_RESTRICT s, std::int64_t bk, float b) {
   const std::int64_t n = std::int64_t(hn::Lanes(df));
-  const auto vb = hn::Set(df, b), one = hn::Set(df, 1.0f), zero = hn::Zero(df);
+  const auto vb = hn::Set(df, b), one = hn::Set(df, 1.0f), two = hn::Set(df, 2.0f), zero = hn::Zero(df);
   for (std::int64_t j = 0; j < bk; j += n) {
     const auto z = hn::Add(hn::LoadU(df, s + j), vb);
-    const auto e = hn::Exp(df, hn::Neg(hn::Abs(z)));  // in (0, 1]
-    const auto inv = hn::Div(one, hn::Add(one, e));
+    const auto e = exp_neg(df, hn::Neg(hn::Abs(z)));  // in [0, 1]
+    // 1 / (1 + e) with the denominator in [1, 2]: one Newton step on the estimate.
+    const auto den = hn::Add(one, e);
+    auto inv = hn::ApproximateReciprocal(den);
+    inv = hn::Mul(inv, hn::NegMulAdd(den, inv, two));
     hn::StoreU(hn::IfThenElse(hn::Ge(z, zero), inv, hn::Mul(e, inv)), df, s + j);
   }
 }
 
-// s[j] = clip((zeta - gamma) exp(s[j] - m) / l + gamma, 0, 1) in place.
+// s[j] = clip(k s[j] + gamma, 0, 1) in place, with k = (zeta - gamma) exp(m_t - m) / l.
 template <class D>
-HWY_INLINE void clipped_row(D df, float* HWY_RESTRICT s, std::int64_t bk, float m, float inv_l, float zeta, float gamma) {
+HWY_INLINE void clip_row(D df, float* HWY_RESTRICT s, std::int64_t bk, float k, float gamma) {
   const std::int64_t n = std::int64_t(hn::Lanes(df));
-  const auto vm = hn::Set(df, m), k = hn::Set(df, (zeta - gamma) * inv_l), g = hn::Set(df, gamma);
-  const auto zero = hn::Zero(df), one = hn::Set(df, 1.0f);
-  for (std::int64_t j = 0; j < bk; j += n) {
-    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, s + j), vm));
-    hn::StoreU(hn::Min(hn::Max(hn::MulAdd(k, e, g), zero), one), df, s + j);
-  }
+  const auto vk = hn::Set(df, k), g = hn::Set(df, gamma), zero = hn::Zero(df), one = hn::Set(df, 1.0f);
+  for (std::int64_t j = 0; j < bk; j += n)
+    hn::StoreU(hn::Min(hn::Max(hn::MulAdd(vk, hn::LoadU(df, s + j), g), zero), one), df, s + j);
 }
 
 // colsum[j] += c * p[j]
@@ -7223,12 +7593,35 @@ HWY_INLINE void axpy(D df, float c, const float* HWY_RESTRICT p, float* HWY_REST
   for (; j < nk; ++j) colsum[j] += c * p[j];
 }
 
+template <class D>
+HWY_INLINE float dot(D df, const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::int64_t n_padded) {
+  const std::int64_t n = std::int64_t(hn::Lanes(df));
+  auto acc = hn::Zero(df);
+  for (std::int64_t c = 0; c < n_padded; c += n) acc = hn::MulAdd(hn::LoadU(df, a + c), hn::LoadU(df, b + c), acc);
+  return hn::GetLane(hn::SumOfLanes(df, acc));
+}
+
+// c[r] = mul exp(mt[r] - m[r]) / l[r] over the kQueryBlock rows; 0 where l = 0 or m_t = -inf.
+inline void rescale_coeffs(const float* HWY_RESTRICT mt, const float* HWY_RESTRICT m, const float* HWY_RESTRICT l,
+                           float mul, float* HWY_RESTRICT c) {
+  const hn::CappedTag<float, kQueryBlock> dq;
+  const int nq = int(hn::Lanes(dq));
+  const auto ninf = hn::Set(dq, -std::numeric_limits<float>::infinity()), vmul = hn::Set(dq, mul);
+  for (int r = 0; r < kQueryBlock; r += nq) {
+    const auto vt = hn::LoadU(dq, mt + r), vl = hn::LoadU(dq, l + r);
+    const auto ok = hn::And(hn::Gt(vl, hn::Zero(dq)), hn::Ne(vt, ninf));
+    const auto e = exp_neg(dq, hn::Sub(vt, hn::LoadU(dq, m + r)));
+    // l = 0 lanes divide by zero but are discarded.
+    hn::StoreU(hn::IfThenElseZero(ok, hn::Div(hn::Mul(vmul, e), hn::IfThenElse(ok, vl, hn::Set(dq, 1.0f)))), dq, c + r);
+  }
+}
+
 inline void attend_impl(const problem& pb, const config& cfg, const stats& st) {
   const shape_info s = validate(pb, cfg, st);
   const hn::ScalableTag<float> df;
   const std::int64_t n = std::int64_t(hn::Lanes(df));
-  const std::int64_t bk = kVecsPerBlock * n, bq = kQueryBlock;
-  const std::int64_t d = s.d, dv = s.dv, ldv = detail::round_up(dv, n);
+  const std::int64_t bk = kVecsPerBlock * n, bq = kQueryBlock, tile = bq * bk;
+  const std::int64_t d = s.d, dv = s.dv, ldq = detail::round_up(d, n), ldv = detail::round_up(dv, n);
   const std::int64_t ntiles = (s.tk + bk - 1) / bk;
   const float scale = resolved_scale(cfg, d), sig_b = resolved_sigmoid_bias(cfg, s.tk);
   const float ninf = -std::numeric_limits<float>::infinity();
@@ -7236,38 +7629,42 @@ inline void attend_impl(const problem& pb, const config& cfg, const stats& st) {
   const bool want_cols = is_set(st.column_sums), want_null = is_set(st.null_mass);
   const bool masked = is_set(pb.mask) || is_set(pb.mask_add);
   const bool extra_kv = var == variant::kv_bias || var == variant::value_bias_context;
+  // Every tile of a query block stays in pbuf (as exp(S - m_t) with its m_t) when the
+  // column sums want it, and for the clipped softmax, whose nonlinearity needs the
+  // final normalizer: it then rescales the kept tiles instead of recomputing Q K^T.
+  const bool keep = want_cols || var == variant::clipped_softmax;
 
-  hwy::AlignedFreeUniquePtr<float[]> kt = hwy::AllocateAligned<float>(std::size_t(std::max<std::int64_t>(1, ntiles * d * bk)));
-  hwy::AlignedFreeUniquePtr<float[]> vp = hwy::AllocateAligned<float>(std::size_t(std::max<std::int64_t>(1, ntiles * bk * ldv)));
-  hwy::AlignedFreeUniquePtr<float[]> qs = hwy::AllocateAligned<float>(std::size_t(bq * d));
-  hwy::AlignedFreeUniquePtr<float[]> o = hwy::AllocateAligned<float>(std::size_t(bq * ldv));
-  // Score/probability buffer: one tile, or every tile the block sees when column sums are wanted.
-  const std::int64_t pcols = want_cols ? ntiles * bk : bk;
-  hwy::AlignedFreeUniquePtr<float[]> pbuf = hwy::AllocateAligned<float>(std::size_t(bq * std::max<std::int64_t>(pcols, 1)));
-  std::vector<float> mt(static_cast<std::size_t>(want_cols ? bq * ntiles : 1));  // running max per (row, tile)
+  auto alloc = [](std::int64_t count) { return hwy::AllocateAligned<float>(std::size_t(std::max<std::int64_t>(1, count))); };
+  auto kt = alloc(ntiles * d * bk), vp = alloc(ntiles * bk * ldv), qs = alloc(bq * ldq), o = alloc(bq * ldv);
+  auto pbuf = alloc((keep ? ntiles : 1) * tile), mt = alloc(keep ? ntiles * bq : 1);
+  auto krow = alloc(d), ek = alloc(ldq), ev = alloc(ldv), vbias = alloc(ldv);
+  std::fill(ek.get(), ek.get() + ldq, 0.0f);
+  std::fill(ev.get(), ev.get() + ldv, 0.0f);
+  std::fill(vbias.get(), vbias.get() + ldv, 0.0f);
   std::vector<float> colsum(static_cast<std::size_t>(want_cols ? s.tk : 0));
-  std::vector<float> ek(static_cast<std::size_t>(d)), ev(static_cast<std::size_t>(dv)), vbias(static_cast<std::size_t>(dv));
-  float m[kQueryBlock], l[kQueryBlock], alpha[kQueryBlock], extra[kQueryBlock];
+  float m[kQueryBlock], l[kQueryBlock], alpha[kQueryBlock], ones[kQueryBlock], coef[kQueryBlock], extra[kQueryBlock];
   std::int64_t lo[kQueryBlock], hi[kQueryBlock];
+  std::fill(ones, ones + bq, 1.0f);
 
   for (std::int64_t g = 0; g < s.hkv; ++g) {
-    // Pack K (transposed tiles) and V (padded rows) of this kv-head as f32.
-    std::fill(kt.get(), kt.get() + ntiles * d * bk, 0.0f);
-    std::fill(vp.get(), vp.get() + ntiles * bk * ldv, 0.0f);
+    // Pack K (transposed tiles, keys past Tk zero) and V (rows padded with zeros) as f32.
     const tensor_view kg = pb.k.select(0, g), vg = pb.v.select(0, g);
+    if (ntiles * bk > s.tk) std::fill(kt.get() + (ntiles - 1) * d * bk, kt.get() + ntiles * d * bk, 0.0f);
     for (std::int64_t j = 0; j < s.tk; ++j) {
+      load_row(df, kg, j * kg.strides()[0], kg.strides()[1], d, 1.0f, krow.get());
       float* dst = kt.get() + (j / bk) * d * bk + (j % bk);
-      for (std::int64_t c = 0; c < d; ++c) dst[c * bk] = detail::load_f32(kg, j * kg.strides()[0] + c * kg.strides()[1]);
+      for (std::int64_t c = 0; c < d; ++c) dst[c * bk] = krow[std::size_t(c)];
       float* vd = vp.get() + j * ldv;
-      for (std::int64_t c = 0; c < dv; ++c) vd[c] = detail::load_f32(vg, j * vg.strides()[0] + c * vg.strides()[1]);
+      load_row(df, vg, j * vg.strides()[0], vg.strides()[1], dv, 1.0f, vd);
+      std::fill(vd + dv, vd + ldv, 0.0f);
     }
     for (std::int64_t h = g * s.group(); h < (g + 1) * s.group(); ++h) {
       if (extra_kv) {
-        detail::param_row(cfg.extra_key, param_head(cfg.extra_key, h, s), ek.data(), d);
-        detail::param_row(cfg.extra_value, param_head(cfg.extra_value, h, s), ev.data(), dv);
+        detail::param_row(cfg.extra_key, param_head(cfg.extra_key, h, s), ek.get(), d);
+        detail::param_row(cfg.extra_value, param_head(cfg.extra_value, h, s), ev.get(), dv);
       }
       if (var == variant::value_bias_fixed)
-        detail::param_row(cfg.value_bias, param_head(cfg.value_bias, h, s), vbias.data(), dv);
+        detail::param_row(cfg.value_bias, param_head(cfg.value_bias, h, s), vbias.get(), dv);
       const float sink = var == variant::sink_logit ? float(cfg.sink_logit.get(h)) : 0.0f;
       if (want_cols) std::fill(colsum.begin(), colsum.end(), 0.0f);
       double null_total = 0;
@@ -7275,11 +7672,10 @@ inline void attend_impl(const problem& pb, const config& cfg, const stats& st) {
 
       for (std::int64_t i0 = 0; i0 < s.tq; i0 += bq) {
         const std::int64_t rows = std::min(bq, s.tq - i0);
-        // Scaled queries, zero rows past the end.
-        std::fill(qs.get(), qs.get() + bq * d, 0.0f);
+        // Scaled queries; padding columns and rows past the end are zero.
+        std::fill(qs.get(), qs.get() + bq * ldq, 0.0f);
         for (std::int64_t r = 0; r < rows; ++r)
-          for (std::int64_t c = 0; c < d; ++c)
-            qs[std::size_t(r * d + c)] = scale * detail::load_f32(qh, (i0 + r) * qh.strides()[0] + c * qh.strides()[1]);
+          load_row(df, qh, (i0 + r) * qh.strides()[0], qh.strides()[1], d, scale, qs.get() + r * ldq);
         std::int64_t klo = s.tk, khi = 0;
         for (std::int64_t r = 0; r < bq; ++r) {
           if (r < rows) {
@@ -7293,88 +7689,67 @@ inline void attend_impl(const problem& pb, const config& cfg, const stats& st) {
         // Initial state: the extra logit (if any) with its value.
         std::fill(o.get(), o.get() + bq * ldv, 0.0f);
         for (std::int64_t r = 0; r < bq; ++r) {
-          float e = ninf;
-          if (extra_kv) {
-            float acc = 0;
-            for (std::int64_t c = 0; c < d; ++c) acc += qs[std::size_t(r * d + c)] * ek[std::size_t(c)];
-            e = acc;
-          }
-          extra[r] = e;
+          extra[r] = extra_kv ? dot(df, qs.get() + r * ldq, ek.get(), ldq) : ninf;
           m[r] = ninf, l[r] = 0;
           if (var == variant::softmax1) m[r] = 0, l[r] = 1;
           if (var == variant::sink_logit) m[r] = sink, l[r] = 1;
           if (var == variant::kv_bias) {
-            m[r] = e, l[r] = 1;
-            std::copy(ev.begin(), ev.end(), o.get() + r * ldv);
+            m[r] = extra[r], l[r] = 1;
+            std::copy(ev.get(), ev.get() + ldv, o.get() + r * ldv);
           }
         }
+        // Tiles [t0, t1) hold every key some row of the block sees; the rest is skipped.
         const std::int64_t t0 = klo < khi ? klo / bk : 0, t1 = klo < khi ? (khi + bk - 1) / bk : 0;
-        const std::int64_t lds = want_cols ? (t1 - t0) * bk : bk;
+        auto tile_buf = [&](std::int64_t t) { return pbuf.get() + (keep ? (t - t0) * tile : 0); };
 
-        // Scores of tile t into sp (rows x bk), masked where needed.
+        // Scores of tile t into sp (bq x bk), -inf where invisible.
         auto scores = [&](std::int64_t t, float* sp) {
-          qk_tile(df, qs.get(), d, kt.get() + t * d * bk, sp, lds);
-          const std::int64_t j0 = t * bk, j1 = std::min(j0 + bk, s.tk);
+          qk_tile(df, qs.get(), ldq, d, kt.get() + t * d * bk, sp);
+          const std::int64_t j0 = t * bk;
           for (std::int64_t r = 0; r < bq; ++r) {
-            float* sr = sp + r * lds;
-            if (!masked && lo[r] <= j0 && hi[r] >= j0 + bk) continue;  // whole tile visible
-            for (std::int64_t j = j0; j < j0 + bk; ++j) {
-              bool ok = j < j1 && j >= lo[r] && j < hi[r];
-              if (ok && is_set(pb.mask))
-                ok = detail::load_f32(pb.mask, detail::mask_offset(pb.mask, h, i0 + r, j)) != 0.0f;
+            float* sr = sp + r * bk;
+            if (lo[r] > j0 || hi[r] < j0 + bk)
+              mask_range(df, sr, bk, std::clamp<std::int64_t>(lo[r] - j0, 0, bk), std::clamp<std::int64_t>(hi[r] - j0, 0, bk));
+            if (!masked) continue;
+            for (std::int64_t j = std::max(lo[r], j0); j < std::min(hi[r], j0 + bk); ++j) {
               float& x = sr[j - j0];
-              if (ok && is_set(pb.mask_add)) x += detail::load_f32(pb.mask_add, detail::mask_offset(pb.mask_add, h, i0 + r, j));
-              if (!ok) x = ninf;
+              if (is_set(pb.mask) && detail::load_f32(pb.mask, detail::mask_offset(pb.mask, h, i0 + r, j)) == 0.0f) {
+                x = ninf;
+              } else if (is_set(pb.mask_add)) {
+                x += detail::load_f32(pb.mask_add, detail::mask_offset(pb.mask_add, h, i0 + r, j));
+              }
             }
           }
         };
 
-        if (var == variant::clipped_softmax) {  // statistics pass: final m, l per row
-          for (std::int64_t t = t0; t < t1; ++t) {
-            float* sp = pbuf.get() + (want_cols ? (t - t0) * bk : 0);
-            scores(t, sp);
-            for (std::int64_t r = 0; r < bq; ++r) {
-              const float mx = row_max(df, sp + r * lds, bk), mn = std::max(m[r], mx);
-              if (mn == ninf) continue;
-              const float sum = exp_row(df, sp + r * lds, bk, mn);
-              l[r] = l[r] * std::exp(m[r] - mn) + sum;
-              m[r] = mn;
-            }
-          }
-        }
         for (std::int64_t t = t0; t < t1; ++t) {
-          float* sp = pbuf.get() + (want_cols ? (t - t0) * bk : 0);
+          float* sp = tile_buf(t);
+          const std::int64_t nk = std::min(bk, s.tk - t * bk);
           scores(t, sp);
-          for (std::int64_t r = 0; r < bq; ++r) {
-            float* sr = sp + r * lds;
-            if (var == variant::sigmoid) {
-              sigmoid_row(df, sr, bk, sig_b);
-              alpha[r] = 1;
-            } else if (var == variant::clipped_softmax) {
-              if (l[r] > 0) clipped_row(df, sr, bk, m[r], 1.0f / l[r], cfg.clip_zeta, cfg.clip_gamma);
-              else std::fill(sr, sr + bk, 0.0f);
-              alpha[r] = 1;
-            } else {
-              const float mx = row_max(df, sr, bk), mn = std::max(m[r], mx);
-              if (mn == ninf) {
-                std::fill(sr, sr + bk, 0.0f);
-                alpha[r] = 1;
-              } else {
-                const float sum = exp_row(df, sr, bk, mn);
-                alpha[r] = std::exp(m[r] - mn);
-                l[r] = l[r] * alpha[r] + sum;
-                m[r] = mn;
-              }
-              if (want_cols) mt[std::size_t(r * ntiles + (t - t0))] = m[r];
-            }
+          if (var == variant::sigmoid) {
+            for (std::int64_t r = 0; r < bq; ++r) sigmoid_row(df, sp + r * bk, bk, sig_b);
+            pv_tile(df, sp, bk, ones, vp.get() + t * bk * ldv, ldv, nk, o.get());
+            continue;
           }
-          pv_tile(df, sp, lds, alpha, vp.get() + t * bk * ldv, ldv, std::min(bk, s.tk - t * bk), o.get());
+          softmax_tile(df, sp, bk, m, l, alpha);
+          if (keep) std::copy(m, m + bq, mt.get() + (t - t0) * bq);
+          if (var != variant::clipped_softmax) pv_tile(df, sp, bk, alpha, vp.get() + t * bk * ldv, ldv, nk, o.get());
+        }
+        if (var == variant::clipped_softmax) {  // final weights from the kept exp(S - m_t), then P V
+          for (std::int64_t t = t0; t < t1; ++t) {
+            float* sp = tile_buf(t);
+            rescale_coeffs(mt.get() + (t - t0) * bq, m, l, cfg.clip_zeta - cfg.clip_gamma, coef);
+            // coef = 0 (no normalizer) gives clip(gamma) = 0 since gamma <= 0.
+            for (std::int64_t r = 0; r < bq; ++r) clip_row(df, sp + r * bk, bk, coef[r], cfg.clip_gamma);
+            pv_tile(df, sp, bk, ones, vp.get() + t * bk * ldv, ldv, std::min(bk, s.tk - t * bk), o.get());
+          }
         }
 
         // Finalize rows: normalize, variant epilogue, store.
+        const bool fast_out = oh.type() == dtype::f32 && (dv == 1 || oh.strides()[1] == 1);
         for (std::int64_t r = 0; r < rows; ++r) {
           const std::int64_t i = i0 + r;
-          float* orow = o.get() + r * ldv;
+          const float* orow = o.get() + r * ldv;
           float inv = 1, null_p = 0;
           if (is_online_softmax(var)) {
             inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
@@ -7387,31 +7762,34 @@ inline void attend_impl(const problem& pb, const config& cfg, const stats& st) {
           float f = 1;
           if (var == variant::scaling_factor) f = float(cfg.scaling_factor.get(h, i));
           if (var == variant::gated) f = 1.0f / (1.0f + std::exp(-float(cfg.gate_logit.get(h, i))));
-          for (std::int64_t c = 0; c < dv; ++c) {
-            float x = orow[c] * inv;
-            if (var == variant::value_bias_context) x += null_p * ev[std::size_t(c)];
-            if (var == variant::value_bias_fixed) x += vbias[std::size_t(c)];
-            x *= f;
-            const std::int64_t off = i * oh.strides()[0] + c * oh.strides()[1];
-            switch (oh.type()) {
-              case dtype::f32: *static_cast<float*>(oh.ptr_at(off)) = x; break;
-              default: store_from_double(oh.ptr_at(off), oh.type(), double(x)); break;
+          // x = (o inv + w v' + v'_fixed) f; ev / vbias stay zero for the variants without them.
+          const float w = var == variant::value_bias_context ? null_p : 0.0f;
+          if (fast_out) {
+            float* dst = static_cast<float*>(oh.ptr_at(i * oh.strides()[0]));
+            const auto vinv = hn::Set(df, inv), vw = hn::Set(df, w), vf = hn::Set(df, f);
+            std::int64_t c = 0;
+            for (; c + n <= dv; c += n) {
+              const auto x = hn::MulAdd(hn::LoadU(df, orow + c), vinv, hn::MulAdd(vw, hn::LoadU(df, ev.get() + c), hn::LoadU(df, vbias.get() + c)));
+              hn::StoreU(hn::Mul(x, vf), df, dst + c);
+            }
+            for (; c < dv; ++c) dst[c] = (orow[c] * inv + (w * ev[std::size_t(c)] + vbias[std::size_t(c)])) * f;
+          } else {
+            for (std::int64_t c = 0; c < dv; ++c) {
+              const float x = (orow[c] * inv + (w * ev[std::size_t(c)] + vbias[std::size_t(c)])) * f;
+              store_from_double(oh.ptr_at(i * oh.strides()[0] + c * oh.strides()[1]), oh.type(), double(x));
             }
           }
           null_total += double(null_p);
         }
-        // Column sums from the kept tile probabilities.
+        // Column sums from the kept tiles: online-softmax tiles hold exp(S - m_t), the
+        // sigmoid and clipped tiles their final weights.
         if (want_cols) {
           for (std::int64_t t = t0; t < t1; ++t) {
             const std::int64_t j0 = t * bk, nk = std::min(bk, s.tk - j0);
-            for (std::int64_t r = 0; r < rows; ++r) {
-              float c = 1;
-              if (is_online_softmax(var)) {
-                const float mr = mt[std::size_t(r * ntiles + (t - t0))];
-                c = (l[r] > 0 && mr != ninf) ? std::exp(mr - m[r]) / l[r] : 0.0f;
-              }
-              if (c != 0) axpy(df, c, pbuf.get() + r * lds + (t - t0) * bk, colsum.data() + j0, nk);
-            }
+            if (is_online_softmax(var)) rescale_coeffs(mt.get() + (t - t0) * bq, m, l, 1.0f, coef);
+            else std::fill(coef, coef + bq, 1.0f);
+            for (std::int64_t r = 0; r < rows; ++r)
+              if (coef[r] != 0) axpy(df, coef[r], tile_buf(t) + r * bk, colsum.data() + j0, nk);
           }
         }
       }
@@ -8754,6 +9132,7 @@ inline perplexity_result perplexity(session& s, std::span<const int> all_tokens,
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <queue>
 #include <span>
 #include <string>
@@ -9836,11 +10215,13 @@ struct tokenizer {
     return frags;
   }
 
-  // llama.cpp's llm_tokenizer_spm_session::tokenize on escaped text: start from
-  // UTF-8 characters, merge the adjacent pair whose concatenation is the
-  // highest-scoring token (ties: leftmost), then emit each symbol's token or,
-  // for a character that is no token, its bytes' <0xNN> tokens.
-  void encode_spm(std::string_view text, std::vector<std::int32_t>& out) const {
+  // The symbol-merge loop llama.cpp's SPM and BPE sessions share: start from
+  // the UTF-8 characters of `text`, repeatedly merge the adjacent pair with the
+  // highest priority (ties: leftmost), and return the surviving pieces in order.
+  // `priority(l, r)` gives the priority of merging the adjacent pieces l and r, or nothing
+  // when that merge does not exist.
+  template <class PairPriority>
+  static std::vector<std::string_view> merge_symbols(std::string_view text, PairPriority&& priority) {
     struct symbol {
       int prev, next;
       std::size_t start, n;
@@ -9852,82 +10233,21 @@ struct tokenizer {
       sym.push_back({idx - 1, off + len == text.size() ? -1 : idx + 1, off, len});
       off += len;
     }
-    if (sym.empty()) return;
+    std::vector<std::string_view> pieces;
+    if (sym.empty()) return pieces;
     struct bigram {
       int left, right;
-      float score;
+      double priority;
       std::size_t size;
     };
     const auto lower = [](const bigram& a, const bigram& b) {
-      return a.score < b.score || (a.score == b.score && a.left > b.left);
+      return a.priority < b.priority || (a.priority == b.priority && a.left > b.left);
     };
     std::priority_queue<bigram, std::vector<bigram>, decltype(lower)> queue(lower);
     const auto try_add = [&](int l, int r) {
       if (l < 0 || r < 0) return;
-      const std::string_view s = text.substr(sym[l].start, sym[l].n + sym[r].n);
-      const std::int32_t id = find(s);
-      if (id < 0) return;
-      queue.push({l, r, scores[std::size_t(id)], s.size()});
-    };
-    for (int i = 1; i < int(sym.size()); ++i) try_add(i - 1, i);
-    while (!queue.empty()) {
-      const bigram b = queue.top();
-      queue.pop();
-      symbol& l = sym[b.left];
-      symbol& r = sym[b.right];
-      if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // stale: a side was merged since
-      l.n += r.n;
-      r.n = 0;
-      l.next = r.next;
-      if (r.next >= 0) sym[r.next].prev = b.left;
-      try_add(l.prev, b.left);
-      try_add(b.left, l.next);
-    }
-    for (int i = 0; i != -1; i = sym[i].next) {
-      const std::string_view s = text.substr(sym[i].start, sym[i].n);
-      const std::int32_t id = find(s);
-      if (id >= 0) {
-        out.push_back(id);
-      } else {
-        for (char c : s) out.push_back(byte_token(static_cast<unsigned char>(c)));
-      }
-    }
-  }
-
-  // One pre-tokenized, byte-encoded word through llama.cpp's
-  // llm_tokenizer_bpe_session: merge the adjacent pair with the lowest merge
-  // rank (ties: leftmost) until none applies.
-  void encode_bpe_word(std::string_view word, std::vector<std::int32_t>& out) const {
-    struct symbol {
-      int prev, next;
-      std::size_t start, n;
-    };
-    std::vector<symbol> sym;
-    for (std::size_t off = 0; off < word.size();) {
-      const std::size_t len = std::min(unicode::utf8_len(word[off]), word.size() - off);
-      const int idx = int(sym.size());
-      sym.push_back({idx - 1, off + len == word.size() ? -1 : idx + 1, off, len});
-      off += len;
-    }
-    if (sym.empty()) return;
-    struct bigram {
-      int left, right;
-      std::int32_t rank;
-      std::size_t size;
-    };
-    const auto lower = [](const bigram& a, const bigram& b) {
-      return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-    };
-    std::priority_queue<bigram, std::vector<bigram>, decltype(lower)> queue(lower);
-    std::string key;
-    const auto try_add = [&](int l, int r) {
-      if (l < 0 || r < 0) return;
-      key.assign(word.substr(sym[l].start, sym[l].n));
-      key.push_back(' ');
-      key.append(word.substr(sym[r].start, sym[r].n));
-      const auto it = ranks_.find(std::string_view(key));
-      if (it == ranks_.end()) return;
-      queue.push({l, r, it->second, sym[l].n + sym[r].n});
+      const std::optional<double> p = priority(text.substr(sym[l].start, sym[l].n), text.substr(sym[r].start, sym[r].n));
+      if (p) queue.push({l, r, *p, sym[l].n + sym[r].n});
     };
     for (int i = 1; i < int(sym.size()); ++i) try_add(i - 1, i);
     while (!queue.empty()) {
@@ -9944,8 +10264,44 @@ struct tokenizer {
       try_add(l.prev, b.left);
       try_add(b.left, l.next);
     }
-    for (int i = 0; i != -1; i = sym[i].next) {
-      const std::string_view s = word.substr(sym[i].start, sym[i].n);
+    for (int i = 0; i != -1; i = sym[i].next) pieces.push_back(text.substr(sym[i].start, sym[i].n));
+    return pieces;
+  }
+
+  // llama.cpp's llm_tokenizer_spm_session::tokenize on escaped text: merge the
+  // pair whose concatenation is the highest-scoring token, then emit each
+  // piece's token or, for a character that is no token, its bytes' <0xNN> tokens.
+  void encode_spm(std::string_view text, std::vector<std::int32_t>& out) const {
+    const auto pieces = merge_symbols(text, [&](std::string_view l, std::string_view r) -> std::optional<double> {
+      // l and r are adjacent in text: their concatenation is one view
+      const std::int32_t id = find(std::string_view(l.data(), l.size() + r.size()));
+      if (id < 0) return std::nullopt;
+      return double(scores[std::size_t(id)]);
+    });
+    for (const std::string_view s : pieces) {
+      const std::int32_t id = find(s);
+      if (id >= 0) {
+        out.push_back(id);
+      } else {
+        for (char c : s) out.push_back(byte_token(static_cast<unsigned char>(c)));
+      }
+    }
+  }
+
+  // One pre-tokenized, byte-encoded word through llama.cpp's
+  // llm_tokenizer_bpe_session: merge the adjacent pair with the lowest merge
+  // rank (ties: leftmost) until none applies.
+  void encode_bpe_word(std::string_view word, std::vector<std::int32_t>& out) const {
+    std::string key;
+    const auto pieces = merge_symbols(word, [&](std::string_view l, std::string_view r) -> std::optional<double> {
+      key.assign(l);
+      key.push_back(' ');
+      key.append(r);
+      const auto it = ranks_.find(std::string_view(key));
+      if (it == ranks_.end()) return std::nullopt;
+      return -double(it->second);
+    });
+    for (const std::string_view s : pieces) {
       const std::int32_t id = find(s);
       if (id >= 0) {
         out.push_back(id);
