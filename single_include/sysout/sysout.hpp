@@ -2830,9 +2830,9 @@ class safetensors_file {
 //    inf_count only.
 //
 // Two backends: reference (scalar, any dtype, double arithmetic, a full copy +
-// nth_element) and the fast path (Highway; f32, f16 and bf16; f64 uses the
-// reference): one streaming pass over L1-sized chunks that sums, maxes, counts
-// and compacts the values inside a median bracket estimated from a 4096-value
+// nth_element) and the fast path (Highway; f32, f16 and bf16 on their own bit
+// patterns; f64 uses the reference): one streaming pass over L1-sized chunks
+// that sums, maxes, counts and compacts the values inside a median bracket estimated from a 4096-value
 // sample; the median is then selected among the compacted values. If the sample
 // bracket misses the median (probability ~0.3% per side by construction: the
 // bracket is +-3 standard deviations of the sample median's rank) the fast path
@@ -2842,9 +2842,8 @@ class safetensors_file {
 // (thread_local; at most ~ the largest median bracket seen, a few % of the
 // largest tensor) so that repeated calls do not pay page faults.
 //
-// Measured (bench/detect, fastest of 30-40 runs): find_massive_activations on
-// [2048, 576] / [2048, 1536] f32 runs at 0.4-0.7 of a vectorized read pass over
-// the same bytes, depending on the machine; see the benchmark for the numbers.
+// Speed: bench/detect/bench_detect; the numbers are in docs/architecture.md
+// ("Detector speed").
 #include <algorithm>
 #include <bit>
 #include <utility>
@@ -3135,6 +3134,7 @@ std::string to_json_string(const T& result, int indent = 0,
 #include <cstring>
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 
 // HWY_SCALAR (what a plain x86-64 build without -m flags gets from Highway
@@ -3187,7 +3187,21 @@ struct f16_src {
   template <class DF>
   static HWY_INLINE hn::VFromD<DF> load(DF df, const std::uint16_t* p) {
     const hn::Rebind<hwy::float16_t, DF> dh;
-    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+    const auto v = hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+#if (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL) && !defined(HWY_DISABLE_F16C)
+    return v;  // F16C / AVX-512 conversion: exact for every pattern
+#else
+    // Highway 1.0.3's emulated conversion (SSE4 and below) turns Inf and NaN
+    // into finite values (exponent 31 taken as a normal one): fix those lanes.
+    const hn::RebindToUnsigned<DF> du;
+    const hn::Rebind<std::uint16_t, DF> d16;
+    const auto b = hn::PromoteTo(du, hn::LoadU(d16, p));
+    const auto e = hn::Set(du, 0x7c00u);
+    const auto special = hn::RebindMask(df, hn::Eq(hn::And(b, e), e));
+    const auto fixed = hn::Or(hn::Or(hn::ShiftLeft<16>(hn::And(b, hn::Set(du, 0x8000u))), hn::Set(du, 0x7f800000u)),
+                              hn::ShiftLeft<13>(hn::And(b, hn::Set(du, 0x3ffu))));
+    return hn::IfThenElse(special, hn::BitCast(df, fixed), v);
+#endif
   }
 };
 struct bf16_src {
@@ -3389,8 +3403,32 @@ inline void scan_at_least(const typename S::T* p, std::size_t n, float thr, Rare
 }
 
 // Attention: acc[k] += row[k] (double accumulators) and returns sum(row).
+// f16/bf16: each half vector is widened from memory straight into f32 and
+// then f64, so no shuffle extracts an upper half.
 template <class S>
 inline double accumulate_row(const typename S::T* row, std::size_t n, double* acc) {
+  if constexpr (!std::is_same_v<S, f32_src>) {
+    const hn::ScalableTag<double> dd;
+    const hn::Rebind<float, decltype(dd)> dfh;  // half-width f32 vector
+    const std::size_t Nd = hn::Lanes(dd);
+    auto r0 = hn::Zero(dd), r1 = hn::Zero(dd);
+    std::size_t i = 0;
+    for (; i + 2 * Nd <= n; i += 2 * Nd) {
+      const auto lo = hn::PromoteTo(dd, S::load(dfh, row + i));
+      const auto hi = hn::PromoteTo(dd, S::load(dfh, row + i + Nd));
+      r0 = hn::Add(r0, lo);
+      r1 = hn::Add(r1, hi);
+      hn::StoreU(hn::Add(hn::LoadU(dd, acc + i), lo), dd, acc + i);
+      hn::StoreU(hn::Add(hn::LoadU(dd, acc + i + Nd), hi), dd, acc + i + Nd);
+    }
+    double s = hn::GetLane(hn::SumOfLanes(dd, hn::Add(r0, r1)));
+    for (; i < n; ++i) {
+      const double x = double(S::scalar(row[i]));
+      acc[i] += x;
+      s += x;
+    }
+    return s;
+  }
   const hn::ScalableTag<float> df;
   const hn::Repartition<double, decltype(df)> dd;  // same vector width, half the lanes
   const hn::Half<decltype(df)> dh;
@@ -4203,13 +4241,34 @@ class attention_sink_accumulator {
     }
 #endif
     (void)scratch;
-    double s = 0;
-    for (std::int64_t k = 0; k < K; ++k) {
-      const double x = load_as_double(row.ptr_at(k * row.strides()[0]), row.type());
-      acc[k] += x;
-      s += x;
+    return add_row_reference(row, acc);
+  }
+
+  // Scalar reference. The dtype is resolved once per row: a per-element
+  // load_as_double that the compiler does not inline was measured 2.7x slower.
+  static double add_row_reference(const tensor_view& row, double* acc) {
+    const std::int64_t K = row.shape()[0], stride = row.strides()[0];
+    auto run = [&](auto load) {
+      double s = 0;
+      for (std::int64_t k = 0; k < K; ++k) {
+        const double x = load(k * stride);
+        acc[k] += x;
+        s += x;
+      }
+      return s;
+    };
+    switch (row.type()) {
+      case dtype::f32: {
+        const auto* p = static_cast<const float*>(row.data());
+        return run([p](std::int64_t o) { return double(p[o]); });
+      }
+      case dtype::f64: {
+        const auto* p = static_cast<const double*>(row.data());
+        return run([p](std::int64_t o) { return p[o]; });
+      }
+      default:
+        return run([&row](std::int64_t o) { return load_as_double(row.ptr_at(o), row.type()); });
     }
-    return s;
   }
 
   void add_value_norms(attention_sink_report& r, const tensor_view& v) const {

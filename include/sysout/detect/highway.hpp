@@ -19,6 +19,7 @@
 #include <cstring>
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "sysout/core/half.hpp"
 
@@ -72,7 +73,21 @@ struct f16_src {
   template <class DF>
   static HWY_INLINE hn::VFromD<DF> load(DF df, const std::uint16_t* p) {
     const hn::Rebind<hwy::float16_t, DF> dh;
-    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+    const auto v = hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+#if (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL) && !defined(HWY_DISABLE_F16C)
+    return v;  // F16C / AVX-512 conversion: exact for every pattern
+#else
+    // Highway 1.0.3's emulated conversion (SSE4 and below) turns Inf and NaN
+    // into finite values (exponent 31 taken as a normal one): fix those lanes.
+    const hn::RebindToUnsigned<DF> du;
+    const hn::Rebind<std::uint16_t, DF> d16;
+    const auto b = hn::PromoteTo(du, hn::LoadU(d16, p));
+    const auto e = hn::Set(du, 0x7c00u);
+    const auto special = hn::RebindMask(df, hn::Eq(hn::And(b, e), e));
+    const auto fixed = hn::Or(hn::Or(hn::ShiftLeft<16>(hn::And(b, hn::Set(du, 0x8000u))), hn::Set(du, 0x7f800000u)),
+                              hn::ShiftLeft<13>(hn::And(b, hn::Set(du, 0x3ffu))));
+    return hn::IfThenElse(special, hn::BitCast(df, fixed), v);
+#endif
   }
 };
 struct bf16_src {
@@ -274,8 +289,32 @@ inline void scan_at_least(const typename S::T* p, std::size_t n, float thr, Rare
 }
 
 // Attention: acc[k] += row[k] (double accumulators) and returns sum(row).
+// f16/bf16: each half vector is widened from memory straight into f32 and
+// then f64, so no shuffle extracts an upper half.
 template <class S>
 inline double accumulate_row(const typename S::T* row, std::size_t n, double* acc) {
+  if constexpr (!std::is_same_v<S, f32_src>) {
+    const hn::ScalableTag<double> dd;
+    const hn::Rebind<float, decltype(dd)> dfh;  // half-width f32 vector
+    const std::size_t Nd = hn::Lanes(dd);
+    auto r0 = hn::Zero(dd), r1 = hn::Zero(dd);
+    std::size_t i = 0;
+    for (; i + 2 * Nd <= n; i += 2 * Nd) {
+      const auto lo = hn::PromoteTo(dd, S::load(dfh, row + i));
+      const auto hi = hn::PromoteTo(dd, S::load(dfh, row + i + Nd));
+      r0 = hn::Add(r0, lo);
+      r1 = hn::Add(r1, hi);
+      hn::StoreU(hn::Add(hn::LoadU(dd, acc + i), lo), dd, acc + i);
+      hn::StoreU(hn::Add(hn::LoadU(dd, acc + i + Nd), hi), dd, acc + i + Nd);
+    }
+    double s = hn::GetLane(hn::SumOfLanes(dd, hn::Add(r0, r1)));
+    for (; i < n; ++i) {
+      const double x = double(S::scalar(row[i]));
+      acc[i] += x;
+      s += x;
+    }
+    return s;
+  }
   const hn::ScalableTag<float> df;
   const hn::Repartition<double, decltype(df)> dd;  // same vector width, half the lanes
   const hn::Half<decltype(df)> dh;

@@ -12,9 +12,9 @@
 //    inf_count only.
 //
 // Two backends: reference (scalar, any dtype, double arithmetic, a full copy +
-// nth_element) and the fast path (Highway; f32, f16 and bf16; f64 uses the
-// reference): one streaming pass over L1-sized chunks that sums, maxes, counts
-// and compacts the values inside a median bracket estimated from a 4096-value
+// nth_element) and the fast path (Highway; f32, f16 and bf16 on their own bit
+// patterns; f64 uses the reference): one streaming pass over L1-sized chunks
+// that sums, maxes, counts and compacts the values inside a median bracket estimated from a 4096-value
 // sample; the median is then selected among the compacted values. If the sample
 // bracket misses the median (probability ~0.3% per side by construction: the
 // bracket is +-3 standard deviations of the sample median's rank) the fast path
@@ -24,9 +24,8 @@
 // (thread_local; at most ~ the largest median bracket seen, a few % of the
 // largest tensor) so that repeated calls do not pay page faults.
 //
-// Measured (bench/detect, fastest of 30-40 runs): find_massive_activations on
-// [2048, 576] / [2048, 1536] f32 runs at 0.4-0.7 of a vectorized read pass over
-// the same bytes, depending on the machine; see the benchmark for the numbers.
+// Speed: bench/detect/bench_detect; the numbers are in docs/architecture.md
+// ("Detector speed").
 #pragma once
 #include <algorithm>
 #include <bit>
