@@ -12,3 +12,6 @@ export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON 
  -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON \
  -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_BF16=OFF ${EXTRA_CMAKE_ARGS:-}"
 python3 -m pip install --no-deps --no-cache-dir ${PIP_EXTRA:-} "llama-cpp-python==0.3.36" "$@"
+# --no-deps keeps pip from touching numpy etc.; these are llama_cpp's import-time
+# requirements (a fresh machine lacks diskcache, and `import llama_cpp` fails without it).
+python3 -m pip install ${PIP_EXTRA:-} "diskcache>=5.6.1" "jinja2>=2.11.3" "numpy>=1.20.0" "typing-extensions>=4.5.0"

@@ -2,8 +2,12 @@
 // scalar reference on random blocks, for every supported weight type and row
 // lengths of 1..12 blocks. The integer parts are exact in both, so the only
 // difference is float summation order: tolerance 1e-5 relative to sum |w_i x_i|.
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "sysout/model/matmul.hpp"
@@ -153,5 +157,72 @@ TEST_CASE("multi-token and multi-row kernels are bit-identical to the single-row
     matmul(W, x.data(), T, cols, batched.data(), rows, nullptr, s);
     for (std::int64_t i = 0; i < T; ++i) matmul(W, x.data() + i * cols, 1, cols, single.data() + i * rows, rows, nullptr, s);
     CHECK(std::memcmp(batched.data(), single.data(), batched.size() * 4) == 0);
+  }
+}
+
+TEST_CASE("matmul_group: one fork-join over several matrices gives each matmul's bits") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g;
+  const std::int64_t cols = 128;
+  // Q/K/V-like shapes (rows not multiples of any tile); q5_0 and q8_0 share the q8_0 activation.
+  const std::pair<ggml_type, std::int64_t> shapes[] = {{ggml_type::q5_0, 150}, {ggml_type::q8_0, 37}, {ggml_type::q5_0, 37}};
+  std::vector<std::vector<std::byte>> store;
+  std::vector<matrix> Ws;
+  for (auto [t, rows] : shapes) {
+    std::vector<std::byte> w;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      auto row = random_row(t, cols, rng);
+      w.insert(w.end(), row.begin(), row.end());
+    }
+    store.push_back(std::move(w));
+    Ws.push_back(make_matrix(t, rows, cols, store.back().data(), "w"));
+  }
+  thread_pool pool(2);
+  for (std::int64_t T : {1, 6}) {
+    CAPTURE(T);
+    std::vector<float> x(static_cast<std::size_t>(T * cols));
+    for (auto& v : x) v = g(rng);
+    std::vector<std::vector<float>> sep(3), grp(3);
+    matmul_scratch s;
+    std::vector<matmul_out> outs;
+    for (std::size_t i = 0; i < 3; ++i) {
+      sep[i].resize(std::size_t(T * Ws[i].rows));
+      grp[i].assign(sep[i].size(), -1.0f);
+      matmul(Ws[i], x.data(), T, cols, sep[i].data(), Ws[i].rows, nullptr, s);
+      outs.push_back({&Ws[i], grp[i].data(), Ws[i].rows});
+    }
+    REQUIRE(groupable(outs, kernel_set::fast));
+    matmul_group(outs, x.data(), T, cols, &pool, s);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(std::memcmp(sep[i].data(), grp[i].data(), sep[i].size() * 4) == 0);
+  }
+  const matrix q41 = make_matrix(ggml_type::q4_1, 1, cols, store[0].data(), "other format");
+  const matmul_out mixed[] = {{&Ws[0], nullptr, 0}, {&q41, nullptr, 0}};
+  CHECK_FALSE(groupable(mixed, kernel_set::fast));
+  CHECK(groupable(mixed, kernel_set::exact));  // exact: f32 activations for every type
+}
+
+TEST_CASE("thread_pool: every item exactly once, across many back-to-back jobs") {
+  for (int threads : {2, 3}) {
+    thread_pool pool(threads);
+    std::vector<int> hits(1000);
+    for (int job = 0; job < 3000; ++job) {
+      const std::int64_t n = 1 + job % 97, chunk = 1 + job % 5;
+      std::fill(hits.begin(), hits.begin() + n, 0);
+      pool.parallel_ranges(
+          n, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) ++hits[std::size_t(i)];
+          },
+          chunk);
+      bool ok = true;
+      for (std::int64_t i = 0; i < n; ++i) ok = ok && hits[std::size_t(i)] == 1;
+      REQUIRE(ok);
+    }
+    // Workers fall asleep between sparse jobs and must wake for the next one.
+    std::atomic<int> sum{0};
+    for (int job = 0; job < 3; ++job) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      pool.parallel_for(64, [&](std::int64_t i) { sum += int(i); });
+    }
+    CHECK(sum.load() == 3 * 64 * 63 / 2);
   }
 }

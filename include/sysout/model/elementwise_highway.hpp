@@ -70,4 +70,46 @@ inline float exp_shift_sum(float* s, std::int64_t n, float mx) {
   return sum;
 }
 
+// z[i] = sum over j < n (in order, skipping p[j] == 0) of p[j] * v[j * ldv + i]
+// for i < d: the attention output of one query row. Columns are taken a block
+// of registers at a time with j innermost, so z is stored once instead of
+// loaded and stored per key; each z[i] sees the same fused multiply-adds in the
+// same order as the plain j-outer loop, which handles the leftover columns.
+inline void weighted_rows_sum(const float* p, const float* v, std::int64_t ldv, std::int64_t n, float* z,
+                              std::int64_t d) {
+  const hn::ScalableTag<float> df;
+  const std::int64_t N = std::int64_t(hn::Lanes(df));
+  std::int64_t i = 0;
+  for (; i + 4 * N <= d; i += 4 * N) {
+    auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    for (std::int64_t j = 0; j < n; ++j) {
+      if (p[j] == 0.0f) continue;
+      const auto pj = hn::Set(df, p[j]);
+      const float* vj = v + j * ldv + i;
+      a0 = hn::MulAdd(pj, hn::LoadU(df, vj), a0);
+      a1 = hn::MulAdd(pj, hn::LoadU(df, vj + N), a1);
+      a2 = hn::MulAdd(pj, hn::LoadU(df, vj + 2 * N), a2);
+      a3 = hn::MulAdd(pj, hn::LoadU(df, vj + 3 * N), a3);
+    }
+    hn::StoreU(a0, df, z + i);
+    hn::StoreU(a1, df, z + i + N);
+    hn::StoreU(a2, df, z + i + 2 * N);
+    hn::StoreU(a3, df, z + i + 3 * N);
+  }
+  for (; i + N <= d; i += N) {
+    auto a = hn::Zero(df);
+    for (std::int64_t j = 0; j < n; ++j)
+      if (p[j] != 0.0f) a = hn::MulAdd(hn::Set(df, p[j]), hn::LoadU(df, v + j * ldv + i), a);
+    hn::StoreU(a, df, z + i);
+  }
+  if (i == d) return;
+  for (std::int64_t c = i; c < d; ++c) z[c] = 0.0f;
+  for (std::int64_t j = 0; j < n; ++j) {
+    const float pj = p[j];
+    if (pj == 0.0f) continue;
+    const float* vj = v + j * ldv;
+    for (std::int64_t c = i; c < d; ++c) z[c] += pj * vj[c];
+  }
+}
+
 }  // namespace sysout::model::hwy_kernels

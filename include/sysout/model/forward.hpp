@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <span>
@@ -240,9 +241,10 @@ class session {
     apply_norm(c, lw.attn_norm, x_.data(), xb_.data(), T, D);                 // xb [T, D]
     fire(trace::site::attn_norm_out, l, pos0, xb_.data(), {T, D});
 
-    mm(lw.wq, xb_.data(), T, D, q_.data(), Hq * d);                           // q [T, Hq*d]
-    mm(lw.wk, xb_.data(), T, D, k_.data(), Hkv * d);                          // k [T, Hkv*d]
-    mm(lw.wv, xb_.data(), T, D, v_.data(), Hkv * d);                          // v [T, Hkv*d]
+    mm_group({{&lw.wq, q_.data(), Hq * d},                                    // q [T, Hq*d]
+              {&lw.wk, k_.data(), Hkv * d},                                   // k [T, Hkv*d]
+              {&lw.wv, v_.data(), Hkv * d}},                                  // v [T, Hkv*d]
+             xb_.data(), T, D);
     add_bias(q_.data(), lw.bq, T, Hq * d);
     add_bias(k_.data(), lw.bk, T, Hkv * d);
     add_bias(v_.data(), lw.bv, T, Hkv * d);
@@ -283,16 +285,18 @@ class session {
     apply_norm(c, lw.ffn_norm, x_.data(), xb_.data(), T, D);                  // xb [T, D]
     fire(trace::site::mlp_norm_out, l, pos0, xb_.data(), {T, D});
 
-    mm(lw.w_up, xb_.data(), T, D, hb_.data(), F);                             // up [T, F]
+    const bool gated = c.mlp == mlp_kind::swiglu || c.mlp == mlp_kind::geglu_tanh;
+    if (gated)  // up [T, F], gate [T, F]
+      mm_group({{&lw.w_up, hb_.data(), F}, {&lw.w_gate, hb2_.data(), F}}, xb_.data(), T, D);
+    else
+      mm(lw.w_up, xb_.data(), T, D, hb_.data(), F);
     add_bias(hb_.data(), lw.b_up, T, F);
     const std::size_t n = std::size_t(T) * F;
     switch (c.mlp) {
       case mlp_kind::swiglu:  // silu(gate) * up
-        mm(lw.w_gate, xb_.data(), T, D, hb2_.data(), F);                      // gate [T, F]
         gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
         break;
       case mlp_kind::geglu_tanh:  // gelu_tanh(gate) * up
-        mm(lw.w_gate, xb_.data(), T, D, hb2_.data(), F);
         gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
         break;
       case mlp_kind::gelu_tanh:  // gelu_tanh(up)
@@ -358,7 +362,7 @@ class session {
     auto row = [&](int h, int t) { return att + (std::size_t(h) * T + t) * std::size_t(Tk); };
 
     // scores[h, t, j] = scale * q[t, h] . k[j, h/group], masked to -inf outside the causal (and sliding) window
-    parallel(Hq, [&](std::int64_t h) {
+    auto scores = [&](std::int64_t h) {
       const float* kh = cache_.k_head(l, int(h) / group);
       for (int t = 0; t < T; ++t) {
         const float* qt = q_.data() + (std::size_t(t) * Hq + std::size_t(h)) * d;
@@ -375,10 +379,8 @@ class session {
           s[j] = v;
         }
       }
-    });
-    fire(trace::site::attn_scores, l, pos0, att, {Hq, T, Tk});
-
-    parallel(Hq, [&](std::int64_t h) {
+    };
+    auto softmax = [&](std::int64_t h) {
       for (int t = 0; t < T; ++t) {
         float* s = row(int(h), t);
         float mx = neg_inf;
@@ -387,24 +389,40 @@ class session {
         const float inv = 1.0f / sum;
         for (int j = 0; j < Tk; ++j) s[j] *= inv;
       }
-    });
-    fire(trace::site::attn_probs, l, pos0, att, {Hq, T, Tk});
-
+    };
     // z[t, h] = sum_j p[h, t, j] v[j, h/group]
-    parallel(Hq, [&](std::int64_t h) {
+    auto mix = [&](std::int64_t h) {
       const float* vh = cache_.v_head(l, int(h) / group);
       for (int t = 0; t < T; ++t) {
         float* zt = z_.data() + (std::size_t(t) * Hq + std::size_t(h)) * d;
-        std::fill(zt, zt + d, 0.0f);
         const float* p = row(int(h), t);
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+        hwy_kernels::weighted_rows_sum(p, vh, d, Tk, zt, d);
+#else
+        std::fill(zt, zt + d, 0.0f);
         for (int j = 0; j < Tk; ++j) {
           const float pj = p[j];
           if (pj == 0.0f) continue;
           const float* vj = vh + std::size_t(j) * d;
           for (int i = 0; i < d; ++i) zt[i] += pj * vj[i];
         }
+#endif
       }
-    });
+    };
+    if (!hooks.active(trace::site::attn_scores, l) && !hooks.active(trace::site::attn_probs, l)) {
+      // Nobody looks between the stages: one fork-join per layer instead of three.
+      parallel(Hq, [&](std::int64_t h) {
+        scores(h);
+        softmax(h);
+        mix(h);
+      });
+    } else {
+      parallel(Hq, scores);
+      fire(trace::site::attn_scores, l, pos0, att, {Hq, T, Tk});
+      parallel(Hq, softmax);
+      fire(trace::site::attn_probs, l, pos0, att, {Hq, T, Tk});
+      parallel(Hq, mix);
+    }
     fire(trace::site::attn_z, l, pos0, z_.data(), {T, Hq * d});
   }
 
@@ -441,9 +459,16 @@ class session {
   void mm(const matrix& W, const float* x, int T, int ldx, float* y, int ldy) {
     matmul(W, x, T, ldx, y, ldy, &pool_, mm_scratch_, kernels);
   }
+  // Matrices sharing the input: one activation preparation and one fork-join
+  // when they can (same columns and activation format), else one matmul each.
+  void mm_group(std::initializer_list<matmul_out> outs, const float* x, int T, int ldx) {
+    const std::span<const matmul_out> o(outs.begin(), outs.size());
+    if (groupable(o, kernels)) return matmul_group(o, x, T, ldx, &pool_, mm_scratch_, kernels);
+    for (const auto& e : o) matmul(*e.W, x, T, ldx, e.y, e.ldy, &pool_, mm_scratch_, kernels);
+  }
   template <class F>
-  void parallel(int n, F&& f) {
-    pool_.parallel_for(n, std::function<void(std::int64_t)>(std::forward<F>(f)));
+  void parallel(int n, const F& f) {
+    pool_.parallel_for(n, f);
   }
   void fire(trace::site s, int layer, int pos0, float* data, extents shape) {
     if (!hooks.active(s, layer)) return;

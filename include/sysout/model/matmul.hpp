@@ -10,7 +10,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "sysout/core/error.hpp"
@@ -66,66 +68,131 @@ inline float vec_dot(kernel_set k, ggml_type t, std::int64_t n, const void* w, c
   return vec_dot_ref(t, n, w, a, scratch);
 }
 
-// x: T rows of W.cols floats (row stride ldx); y: T rows, row stride ldy, writes
-// columns [0, W.rows).
-inline void matmul(const matrix& W, const float* x, std::int64_t T, std::int64_t ldx, float* y, std::int64_t ldy,
-                   thread_pool* pool, matmul_scratch& s, kernel_set k = kernel_set::fast) {
-  if (W.empty()) throw_error("matmul", "weight matrix '", W.name, "' is missing");
-  if (T <= 0) return;
-  const auto fmt = k == kernel_set::exact ? activation_format::f32 : activation_format_for(W.type);
-  const std::size_t arow = activation_row_bytes(fmt, W.cols);
-  if (s.act.size() < arow * std::size_t(T)) s.act.resize(arow * std::size_t(T));
-  const bool need_deq = fmt == activation_format::f32 && W.type != ggml_type::f32;
+// One output of a grouped matmul: y[T, ldy] (columns [0, W.rows)) = x . W^T.
+struct matmul_out {
+  const matrix* W;
+  float* y;
+  std::int64_t ldy;
+};
 
-  for (std::int64_t t = 0; t < T; ++t) prepare_activation(k, W.type, x + t * ldx, s.act.data() + arow * std::size_t(t), W.cols);
+namespace detail {
+
+// Rows [r0, r1) of W against T prepared activation rows (row stride arow bytes).
+inline void matmul_rows(const matrix& W, const std::byte* act, std::size_t arow, std::int64_t T, float* y,
+                        std::int64_t ldy, std::int64_t r0, std::int64_t r1, kernel_set k, bool need_deq) {
+  float* scratch = nullptr;
+  if (need_deq) {  // fallback types: dequantize each weight row into a per-thread buffer
+    thread_local std::vector<float> deq;
+    if (std::int64_t(deq.size()) < W.cols) deq.resize(std::size_t(W.cols));
+    scratch = deq.data();
+  }
+  std::int64_t r = r0;
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+  // one token: 4 rows at a time (independent accumulation chains, bit-identical results)
+  if (k == kernel_set::fast && T == 1) {
+    for (; r + 4 <= r1; r += 4) {
+      const void* w4[4] = {W.row(r), W.row(r + 1), W.row(r + 2), W.row(r + 3)};
+      float out[4];
+      if (!hwy_kernels::vec_dot_rows4(W.type, W.cols, w4, act, out)) break;
+      for (int i = 0; i < 4; ++i) y[r + i] = out[i];
+    }
+  }
+#endif
+  for (; r < r1; ++r) {
+    const std::byte* wr = W.row(r);
+    std::int64_t t = 0;
+#if SYSOUT_MODEL_HAVE_HIGHWAY
+    // groups of 4 tokens share one decode of the weight row (bit-identical results)
+    if (k == kernel_set::fast && T > 1) {
+      for (; t < T; t += 4) {
+        const int nt = int(T - t < 4 ? T - t : 4);
+        const void* a[4];
+        float out[4];
+        for (int i = 0; i < nt; ++i) a[i] = act + arow * std::size_t(t + i);
+        if (!hwy_kernels::vec_dot_multi(W.type, W.cols, wr, a, nt, out)) break;
+        for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
+      }
+    }
+#endif
+    for (; t < T; ++t) y[t * ldy + r] = vec_dot(k, W.type, W.cols, wr, act + arow * std::size_t(t), scratch);
+  }
+}
+
+}  // namespace detail
+
+inline activation_format activation_format_of(const matrix& W, kernel_set k) noexcept {
+  return k == kernel_set::exact ? activation_format::f32 : activation_format_for(W.type);
+}
+
+// Whether matmul_group accepts these outputs (present matrices, same columns
+// and activation format).
+inline bool groupable(std::span<const matmul_out> outs, kernel_set k) noexcept {
+  if (outs.empty() || outs.size() > 7) return false;
+  for (const auto& o : outs)
+    if (o.W->empty() || o.W->cols != outs[0].W->cols ||
+        activation_format_of(*o.W, k) != activation_format_of(*outs[0].W, k))
+      return false;
+  return true;
+}
+
+// Several matrices applied to the same input x [T, cols] (row stride ldx), e.g.
+// Q, K and V, or gate and up: the activation is prepared once and all outputs'
+// row tiles go through one parallel_for (one fork-join instead of one per
+// matrix, which matters for single-token steps of a small model). The matrices
+// must share cols and activation format (otherwise: one matmul each). Each
+// output is computed exactly as a separate matmul would compute it.
+inline void matmul_group(std::span<const matmul_out> outs, const float* x, std::int64_t T, std::int64_t ldx,
+                         thread_pool* pool, matmul_scratch& s, kernel_set k = kernel_set::fast) {
+  for (const auto& o : outs)
+    if (o.W->empty()) throw_error("matmul", "weight matrix '", o.W->name, "' is missing");
+  if (outs.empty() || T <= 0) return;
+  const matrix& W0 = *outs[0].W;
+  const auto fmt = activation_format_of(W0, k);
+  for (const auto& o : outs)
+    if (o.W->cols != W0.cols || activation_format_of(*o.W, k) != fmt)
+      throw_error("matmul_group", "'", o.W->name, "' and '", W0.name, "' differ in columns or activation format");
+  const std::size_t arow = activation_row_bytes(fmt, W0.cols);
+  if (s.act.size() < arow * std::size_t(T)) s.act.resize(arow * std::size_t(T));
+  for (std::int64_t t = 0; t < T; ++t)
+    prepare_activation(k, W0.type, x + t * ldx, s.act.data() + arow * std::size_t(t), W0.cols);
 
   // Tiles of rows; each task owns disjoint output columns, so no synchronisation.
-  constexpr std::int64_t tile = 16;
-  const std::int64_t n_tiles = (W.rows + tile - 1) / tile;
+  // One token: fewer, larger tiles (each claim is a cache-line round trip between cores).
+  const int threads = pool ? pool->size() : 1;
+  std::int64_t total_rows = 0;
+  for (const auto& o : outs) total_rows += o.W->rows;
+  std::int64_t tile = 16;
+  if (T == 1 && threads > 1) {
+    const std::int64_t want = total_rows / (8 * std::int64_t(threads));
+    tile = std::max<std::int64_t>(16, std::min<std::int64_t>(64, want / 4 * 4));
+  }
+  std::int64_t first_tile[8];
+  constexpr std::size_t max_outs = sizeof(first_tile) / sizeof(first_tile[0]) - 1;
+  if (outs.size() > max_outs) throw_error("matmul_group", "at most ", max_outs, " matrices");
+  first_tile[0] = 0;
+  for (std::size_t i = 0; i < outs.size(); ++i) first_tile[i + 1] = first_tile[i] + (outs[i].W->rows + tile - 1) / tile;
+  const std::int64_t n_tiles = first_tile[outs.size()];
+  const std::byte* act = s.act.data();
   auto run_tile = [&](std::int64_t ti) {
-    const std::int64_t r0 = ti * tile, r1 = r0 + tile < W.rows ? r0 + tile : W.rows;
-    float* scratch = nullptr;
-    if (need_deq) {  // fallback types: dequantize each weight row into a per-thread buffer
-      thread_local std::vector<float> deq;
-      if (std::int64_t(deq.size()) < W.cols) deq.resize(std::size_t(W.cols));
-      scratch = deq.data();
-    }
-    std::int64_t r = r0;
-#if SYSOUT_MODEL_HAVE_HIGHWAY
-    // one token: 4 rows at a time (independent accumulation chains, bit-identical results)
-    if (k == kernel_set::fast && T == 1) {
-      for (; r + 4 <= r1; r += 4) {
-        const void* w4[4] = {W.row(r), W.row(r + 1), W.row(r + 2), W.row(r + 3)};
-        float out[4];
-        if (!hwy_kernels::vec_dot_rows4(W.type, W.cols, w4, s.act.data(), out)) break;
-        for (int i = 0; i < 4; ++i) y[r + i] = out[i];
-      }
-    }
-#endif
-    for (; r < r1; ++r) {
-      const std::byte* wr = W.row(r);
-      std::int64_t t = 0;
-#if SYSOUT_MODEL_HAVE_HIGHWAY
-      // groups of 4 tokens share one decode of the weight row (bit-identical results)
-      if (k == kernel_set::fast && T > 1) {
-        for (; t < T; t += 4) {
-          const int nt = int(T - t < 4 ? T - t : 4);
-          const void* a[4];
-          float out[4];
-          for (int i = 0; i < nt; ++i) a[i] = s.act.data() + arow * std::size_t(t + i);
-          if (!hwy_kernels::vec_dot_multi(W.type, W.cols, wr, a, nt, out)) break;
-          for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
-        }
-      }
-#endif
-      for (; t < T; ++t)
-        y[t * ldy + r] = vec_dot(k, W.type, W.cols, wr, s.act.data() + arow * std::size_t(t), scratch);
-    }
+    std::size_t i = 0;
+    while (ti >= first_tile[i + 1]) ++i;
+    const matrix& W = *outs[i].W;
+    const std::int64_t r0 = (ti - first_tile[i]) * tile, r1 = std::min(r0 + tile, W.rows);
+    const bool need_deq = fmt == activation_format::f32 && W.type != ggml_type::f32;
+    detail::matmul_rows(W, act, arow, T, outs[i].y, outs[i].ldy, r0, r1, k, need_deq);
   };
   if (pool && pool->size() > 1 && n_tiles > 1)
     pool->parallel_for(n_tiles, run_tile);
   else
     for (std::int64_t ti = 0; ti < n_tiles; ++ti) run_tile(ti);
+}
+
+// x: T rows of W.cols floats (row stride ldx); y: T rows, row stride ldy, writes
+// columns [0, W.rows).
+inline void matmul(const matrix& W, const float* x, std::int64_t T, std::int64_t ldx, float* y, std::int64_t ldy,
+                   thread_pool* pool, matmul_scratch& s, kernel_set k = kernel_set::fast) {
+  const matmul_out o{&W, y, ldy};
+  matmul_group(std::span<const matmul_out>(&o, 1), x, T, ldx, pool, s, k);
 }
 
 // The same with the scalar reference kernels, single-threaded.

