@@ -229,6 +229,80 @@ inline void keep_largest(std::vector<act_entry>& v, std::size_t cap) {
   std::sort(v.begin(), v.end(), abs_greater);
 }
 
+// Row max |x| (NaN never wins) and sum of squares, vectorized (Highway when
+// available, else sixteen independent lanes): a single float accumulator is a
+// serial chain the compiler may not reorder, which kept the recorder's
+// per-element pass scalar and made it cost more than the detector itself.
+inline void row_max_norm2(const float* x, std::int64_t D, float& max_abs, float& norm2) noexcept {
+  std::int64_t j = 0;
+  float rm = 0, n2 = 0;
+#if defined(SYSOUT_DETECT_HAVE_HIGHWAY)
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::ScalableTag<float> df;
+  const std::int64_t N = std::int64_t(hn::Lanes(df));
+  auto m0 = hn::Zero(df), m1 = hn::Zero(df), s0 = hn::Zero(df), s1 = hn::Zero(df);
+  for (; j + 2 * N <= D; j += 2 * N) {
+    const auto v0 = hn::LoadU(df, x + j), v1 = hn::LoadU(df, x + j + N);
+    const auto a0 = hn::Abs(v0), a1 = hn::Abs(v1);
+    m0 = hn::IfThenElse(hn::Gt(a0, m0), a0, m0);
+    m1 = hn::IfThenElse(hn::Gt(a1, m1), a1, m1);
+    s0 = hn::MulAdd(v0, v0, s0);
+    s1 = hn::MulAdd(v1, v1, s1);
+  }
+  rm = hn::GetLane(hn::MaxOfLanes(df, hn::Max(m0, m1)));  // no NaN in m0, m1
+  n2 = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+#else
+  constexpr int L = 16;
+  float m[L] = {}, sq[L] = {};
+  for (; j + L <= D; j += L)
+    for (int k = 0; k < L; ++k) {
+      const float v = x[j + k], a = std::fabs(v);
+      m[k] = a > m[k] ? a : m[k];
+      sq[k] += v * v;
+    }
+  for (int k = 0; k < L; ++k) {
+    rm = m[k] > rm ? m[k] : rm;
+    n2 += sq[k];
+  }
+#endif
+  for (; j < D; ++j) {
+    const float v = x[j], a = std::fabs(v);
+    rm = a > rm ? a : rm;
+    n2 += v * v;
+  }
+  max_abs = rm;
+  norm2 = n2;
+}
+
+// Per-feature running max |x| with the signed value and the row it came from
+// (NaN never wins); unconditional vector selects, no per-vector branch.
+inline void update_dim_max(const float* x, std::int64_t D, std::int32_t row, float* dm, float* dv,
+                           std::int32_t* da) noexcept {
+  std::int64_t j = 0;
+#if defined(SYSOUT_DETECT_HAVE_HIGHWAY)
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const std::int64_t N = std::int64_t(hn::Lanes(df));
+  const auto r = hn::Set(di, row);
+  for (; j + N <= D; j += N) {
+    const auto v = hn::LoadU(df, x + j), m = hn::LoadU(df, dm + j);
+    const auto a = hn::Abs(v);
+    const auto g = hn::Gt(a, m);
+    hn::StoreU(hn::IfThenElse(g, a, m), df, dm + j);
+    hn::StoreU(hn::IfThenElse(g, v, hn::LoadU(df, dv + j)), df, dv + j);
+    hn::StoreU(hn::IfThenElse(hn::RebindMask(di, g), r, hn::LoadU(di, da + j)), di, da + j);
+  }
+#endif
+  for (; j < D; ++j) {
+    const float v = x[j], a = std::fabs(v);
+    const bool g = a > dm[j];
+    dm[j] = g ? a : dm[j];
+    dv[j] = g ? v : dv[j];
+    da[j] = g ? row : da[j];
+  }
+}
+
 // Median of |x| by selection (no sort).
 inline float median_abs(std::vector<float>& mags) {
   if (mags.empty()) return 0;
@@ -398,20 +472,16 @@ class recorder {
     for (auto t : rep.massive_tokens) massive_rows.push_back(pos0 + t);
     detail::keep_largest(outl, cfg_.max_outliers);
     const double ref = rep.reference_value;
-    // Pass 2 (no lock): per-feature max |h| (with token and signed value), per-row
-    // max |h| and L2 norm, rows of tracked tokens. Branch-free selects so the
-    // compiler vectorizes the contiguous f32 case.
+    // Pass 2 (no lock): per-feature max |h| (with row and signed value), per-row
+    // max |h| and L2 norm, rows of tracked tokens.
     std::vector<float> row;
     std::vector<float> dmax(static_cast<std::size_t>(D), -1.0f), dval(static_cast<std::size_t>(D), 0.0f);
-    std::vector<std::int64_t> darg(static_cast<std::size_t>(D), -1);
+    std::vector<std::int32_t> darg(static_cast<std::size_t>(D), -1);  // row within this call
     std::vector<float> tmax(static_cast<std::size_t>(T)), tnorm(static_cast<std::size_t>(T));
     const bool track_rows = row_site_[std::size_t(s)];
     const auto dyn = track_rows ? dynamic_rows_copy() : std::set<std::int64_t>{};
     std::vector<std::pair<std::int64_t, std::vector<float>>> kept_rows;
     const bool direct = m.type() == dtype::f32 && m.stride(1) == 1;
-    float* dm = dmax.data();
-    float* dv = dval.data();
-    std::int64_t* da = darg.data();
     for (std::int64_t r = 0; r < T; ++r) {
       const float* x;
       if (direct) {
@@ -421,17 +491,9 @@ class recorder {
         x = row.data();
       }
       const std::int64_t tok = pos0 + r;
-      float rm = 0, n2 = 0;
-      for (std::int64_t j = 0; j < D; ++j) {
-        const float v = x[j];
-        const float a = std::fabs(v);
-        rm = a > rm ? a : rm;  // NaN never wins
-        n2 += v * v;
-        const bool g = a > dm[j];
-        dm[j] = g ? a : dm[j];
-        dv[j] = g ? v : dv[j];
-        da[j] = g ? tok : da[j];
-      }
+      float rm, n2;
+      detail::row_max_norm2(x, D, rm, n2);
+      detail::update_dim_max(x, D, std::int32_t(r), dmax.data(), dval.data(), darg.data());
       tmax[std::size_t(r)] = rm;
       tnorm[std::size_t(r)] = std::sqrt(n2);
       if (track_rows && (tok < cfg_.track_first_tokens || dyn.count(tok))) kept_rows.emplace_back(tok, std::vector<float>(x, x + D));
@@ -469,7 +531,7 @@ class recorder {
       if (dmax[std::size_t(j)] > S.dim_max_abs[std::size_t(j)]) {
         S.dim_max_abs[std::size_t(j)] = dmax[std::size_t(j)];
         S.dim_value_at_max[std::size_t(j)] = dval[std::size_t(j)];
-        S.dim_argmax_token[std::size_t(j)] = darg[std::size_t(j)];
+        S.dim_argmax_token[std::size_t(j)] = pos0 + darg[std::size_t(j)];
       }
     const std::int64_t hi = std::min<std::int64_t>(pos0 + T, cfg_.max_tracked_tokens);
     if (hi > std::int64_t(S.token_max_abs.size())) {
