@@ -4226,8 +4226,8 @@ class attention_sink_accumulator {
 
  private:
   double add_row(const tensor_view& row, double* acc, std::vector<float>& scratch) const {
-    const std::int64_t K = keys_;
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+    const std::int64_t K = keys_;
     if (opt_.impl == backend::best && (row.type() == dtype::f32 || row.type() == dtype::f16 || row.type() == dtype::bf16)) {
       if (row.rows_contiguous()) {  // f16/bf16 widened inside the kernel: no scratch round trip
         if (row.type() == dtype::f32) return simd::accumulate_row(static_cast<const float*>(row.data()), std::size_t(K), acc);
@@ -4756,10 +4756,10 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
   // f16/bf16 rows with unit column stride are widened inside the kernels.
   const bool direct16 = fast && src.plain && (src.plain->type() == dtype::f16 || src.plain->type() == dtype::bf16) &&
                         (C <= 1 || src.plain->strides()[1] == 1);
-  const bool is_bf16 = direct16 && src.plain->type() == dtype::bf16;
+  [[maybe_unused]] const bool is_bf16 = direct16 && src.plain->type() == dtype::bf16;
   for (std::int64_t i = 0; i < R; ++i) {
     const float* p = nullptr;
-    const std::uint16_t* p16 = nullptr;
+    [[maybe_unused]] const std::uint16_t* p16 = nullptr;
     if (direct16)
       p16 = static_cast<const std::uint16_t*>(src.plain->data()) + i * src.plain->strides()[0];
     else

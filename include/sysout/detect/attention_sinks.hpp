@@ -215,8 +215,8 @@ class attention_sink_accumulator {
 
  private:
   double add_row(const tensor_view& row, double* acc, std::vector<float>& scratch) const {
-    const std::int64_t K = keys_;
 #ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+    const std::int64_t K = keys_;
     if (opt_.impl == backend::best && (row.type() == dtype::f32 || row.type() == dtype::f16 || row.type() == dtype::bf16)) {
       if (row.rows_contiguous()) {  // f16/bf16 widened inside the kernel: no scratch round trip
         if (row.type() == dtype::f32) return simd::accumulate_row(static_cast<const float*>(row.data()), std::size_t(K), acc);

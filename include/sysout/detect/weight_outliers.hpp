@@ -219,10 +219,10 @@ inline weight_outlier_report weight_scan(const weight_rows& src, const weight_ou
   // f16/bf16 rows with unit column stride are widened inside the kernels.
   const bool direct16 = fast && src.plain && (src.plain->type() == dtype::f16 || src.plain->type() == dtype::bf16) &&
                         (C <= 1 || src.plain->strides()[1] == 1);
-  const bool is_bf16 = direct16 && src.plain->type() == dtype::bf16;
+  [[maybe_unused]] const bool is_bf16 = direct16 && src.plain->type() == dtype::bf16;
   for (std::int64_t i = 0; i < R; ++i) {
     const float* p = nullptr;
-    const std::uint16_t* p16 = nullptr;
+    [[maybe_unused]] const std::uint16_t* p16 = nullptr;
     if (direct16)
       p16 = static_cast<const std::uint16_t*>(src.plain->data()) + i * src.plain->strides()[0];
     else
