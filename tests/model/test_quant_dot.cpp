@@ -141,22 +141,37 @@ TEST_CASE("matmul: threads and tiles give the reference result; missing matrix i
 TEST_CASE("multi-token and multi-row kernels are bit-identical to the single-row kernel") {
   std::mt19937 rng(9);
   std::normal_distribution<float> g;
-  for (ggml_type t : {ggml_type::q4_1, ggml_type::q8_0, ggml_type::q5_0, ggml_type::q4_k}) {
-    CAPTURE(io::type_name(t));
-    const std::int64_t rows = 23, cols = 512, T = 7;  // partial row groups and token groups
-    std::vector<std::byte> w;
-    for (std::int64_t r = 0; r < rows; ++r) {
-      auto row = random_row(t, cols, rng);
-      w.insert(w.end(), row.begin(), row.end());
+  struct shape {
+    std::int64_t rows, cols, T;
+  };
+  // partial row groups and token groups (T % 4 = 1, 2, 3), odd block counts
+  const shape shapes[] = {{23, 512, 7}, {5, 768, 6}, {1, 256, 5}, {9, 256, 1}, {4, 1280, 2}};
+  for (ggml_type t : {ggml_type::q4_1, ggml_type::q8_0, ggml_type::q5_0, ggml_type::q4_k, ggml_type::q6_k}) {
+    for (const shape& sh : shapes) {
+      CAPTURE(io::type_name(t));
+      CAPTURE(sh.rows);
+      CAPTURE(sh.cols);
+      CAPTURE(sh.T);
+      const std::int64_t rows = sh.rows, cols = sh.cols, T = sh.T;
+      std::vector<std::byte> w;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        auto row = random_row(t, cols, rng);
+        w.insert(w.end(), row.begin(), row.end());
+      }
+      const matrix W = make_matrix(t, rows, cols, w.data(), "w");
+      std::vector<float> x(static_cast<std::size_t>(T * cols));
+      for (auto& v : x) v = g(rng);
+      matmul_scratch s;
+      std::vector<float> batched(static_cast<std::size_t>(T * rows)), single(batched.size());
+      matmul(W, x.data(), T, cols, batched.data(), rows, nullptr, s);
+      for (std::int64_t i = 0; i < T; ++i)
+        matmul(W, x.data() + i * cols, 1, cols, single.data() + i * rows, rows, nullptr, s);
+      CHECK(std::memcmp(batched.data(), single.data(), batched.size() * 4) == 0);
+      // and each equals the scalar reference up to float summation order
+      std::vector<float> ref(batched.size());
+      matmul_ref(W, x.data(), T, cols, ref.data(), rows);
+      for (std::size_t i = 0; i < ref.size(); ++i) CHECK(batched[i] == doctest::Approx(ref[i]).epsilon(1e-4).scale(1.0));
     }
-    const matrix W = make_matrix(t, rows, cols, w.data(), "w");
-    std::vector<float> x(static_cast<std::size_t>(T * cols));
-    for (auto& v : x) v = g(rng);
-    matmul_scratch s;
-    std::vector<float> batched(static_cast<std::size_t>(T * rows)), single(batched.size());
-    matmul(W, x.data(), T, cols, batched.data(), rows, nullptr, s);
-    for (std::int64_t i = 0; i < T; ++i) matmul(W, x.data() + i * cols, 1, cols, single.data() + i * rows, rows, nullptr, s);
-    CHECK(std::memcmp(batched.data(), single.data(), batched.size() * 4) == 0);
   }
 }
 

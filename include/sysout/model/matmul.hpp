@@ -97,6 +97,26 @@ inline void matmul_rows(const matrix& W, const std::byte* act, std::size_t arow,
       for (int i = 0; i < 4; ++i) y[r + i] = out[i];
     }
   }
+  // several tokens: where the type has one, a 4-row x 4-token tile kernel (each
+  // weight block decoded once per 4 tokens, each activation block loaded once
+  // per 4 rows; bit-identical results)
+  if (k == kernel_set::fast && T > 1) {
+    for (; r + 4 <= r1; r += 4) {
+      const void* w4[4] = {W.row(r), W.row(r + 1), W.row(r + 2), W.row(r + 3)};
+      bool ok = true;
+      for (std::int64_t t = 0; t < T && ok; t += 4) {
+        const int nt = int(T - t < 4 ? T - t : 4);
+        const void* a[4];
+        float out[16];
+        for (int i = 0; i < nt; ++i) a[i] = act + arow * std::size_t(t + i);
+        ok = hwy_kernels::vec_dot_rows4_multi(W.type, W.cols, w4, a, nt, out);
+        if (ok)
+          for (int ri = 0; ri < 4; ++ri)
+            for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r + ri] = out[ri * nt + i];
+      }
+      if (!ok) break;  // the type has no tile kernel (decided on the first call)
+    }
+  }
 #endif
   for (; r < r1; ++r) {
     const std::byte* wr = W.row(r);

@@ -233,7 +233,7 @@ inline float vec_dot_q6_K_q8_K(std::int64_t n, const io::block_q6_K* x, const io
 // unsigned by signed bytes and accumulates 4 products per int32 lane, so a whole
 // 32-element block is one instruction, as in ggml's AVX512-VNNI / AVX-VNNI paths.
 // Highway 1.0.3 has no u8 x i8 dot op, so these use the intrinsics directly.
-#if HWY_TARGET == HWY_AVX3_DL && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if HWY_TARGET == HWY_AVX3_DL && defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
 #define SYSOUT_MODEL_VNNI 1
 namespace vnni {
 HWY_INLINE __m256i nibbles(const std::uint8_t* qs) {  // 16 bytes -> 32 u8: [low nibbles | high nibbles]
@@ -247,6 +247,12 @@ HWY_INLINE float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+HWY_INLINE int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
 }
 // 5th bits of a q5 block as 0x10 bytes in element order.
 HWY_INLINE __m256i q5_high(const std::uint8_t* qh) {
@@ -356,6 +362,40 @@ inline void q5_0_multi(std::int64_t n, const io::block_q5_0* x, const io::block_
   for (int r = 0; r < NT; ++r) out[r] = hsum(acc[r]);
 }
 
+// Prompt processing of q5_0 (the bulk of Gemma 3 Q4_K_M): NR rows x NT tokens
+// per pass, so each weight block is decoded once for NT tokens and each
+// activation block (quants, f16 scale, the -16 offset's sum) loaded once for NR
+// rows. The offset is the dpbusd's starting value instead of a subtraction and
+// the scale product is formed in vector registers; both give the same int32
+// and float values as q5_0(), so the results are bit-identical to it.
+template <int NR, int NT>
+inline void q5_0_tile(std::int64_t n, const io::block_q5_0* const* x, const io::block_q8_0* const* y,
+                      float* out) noexcept {
+  __m256 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  for (std::int64_t i = 0; i < n / 32; ++i) {
+    __m256i w[NR];
+    __m256 dw[NR];
+    for (int r = 0; r < NR; ++r) {
+      w[r] = _mm256_or_si256(nibbles(x[r][i].qs), q5_high(x[r][i].qh));
+      dw[r] = _mm256_set1_ps(h2f(x[r][i].d));
+    }
+    for (int t = 0; t < NT; ++t) {
+      const __m256i a = load32(y[t][i].qs);
+      const __m256i neg = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), sixteen, a));
+      const __m256 dy = _mm256_set1_ps(h2f(y[t][i].d));
+      for (int r = 0; r < NR; ++r) {
+        const __m256i s = _mm256_dpbusd_epi32(neg, w[r], a);
+        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[r], dy), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) out[r * NT + t] = hsum(acc[r][t]);
+}
+
 // Several weight rows against one activation row (generation, T = 1): NR
 // independent accumulation chains instead of one latency-bound chain, and each
 // activation block loaded once. Per row the same operations in the same order as
@@ -433,9 +473,12 @@ inline void q5_0_rows(std::int64_t n, const io::block_q5_0* const* x, const io::
   for (int r = 0; r < NR; ++r) out[r] = hsum(acc[r]);
 }
 
-// q4_K: per 32-element sub-block one vpdpbusd (nibbles u8 x activation s8),
-// times its 6-bit scale, summed in int32 over the super-block; the mins go
-// through the activation's per-16 sums (bsums) as in the scalar reference.
+// q4_K: per 32-element sub-block the nibbles (u8) times the activation (s8) in
+// pairs (vpmaddubsw, no saturation: 15 * 127 * 2 < 2^15), then times the 6-bit
+// scale into int32 lanes of 4 consecutive elements (vpdpwssd); summed in int32
+// over the super-block. (Same lanes as vpdpbusd followed by a 32-bit multiply,
+// in 2 instead of 4 uops.) The mins go through the activation's per-16 sums
+// (bsums), an exact integer sum as in the scalar reference.
 template <int NT>
 inline void q4_K_multi(std::int64_t n, const io::block_q4_K* x, const io::block_q8_K* const* y, float* out) noexcept {
   __m256 acc[NT];
@@ -448,26 +491,67 @@ inline void q4_K_multi(std::int64_t n, const io::block_q4_K* x, const io::block_
   for (std::int64_t i = 0; i < n / io::qk_k; ++i) {
     std::uint8_t sc[8], mn[8];
     for (int j = 0; j < 8; ++j) io::get_scale_min_k4(j, x[i].scales, sc[j], mn[j]);
-    __m256i w[8];
+    __m256i w[8], scv[8];
     for (int j = 0; j < 4; ++j) {  // 32 bytes hold sub-block 2j (low nibbles) and 2j+1 (high nibbles)
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * j));
       w[2 * j] = _mm256_and_si256(q, m4);
       w[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
     }
+    for (int j = 0; j < 8; ++j) scv[j] = _mm256_set1_epi16(std::int16_t(sc[j]));
+    // mins per 16-element bsum: [m0, m0, m1, m1, ...]
+    alignas(32) std::int16_t mn16[16];
+    for (int j = 0; j < 8; ++j) mn16[2 * j] = mn16[2 * j + 1] = std::int16_t(mn[j]);
+    const __m256i mnv = _mm256_load_si256(reinterpret_cast<const __m256i*>(mn16));
     const float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
     for (int r = 0; r < NT; ++r) {
       __m256i sumi = _mm256_setzero_si256();
-      int summ = 0;
-      for (int j = 0; j < 8; ++j) {
-        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w[j], load32(y[r][i].qs + 32 * j));
-        sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(s, _mm256_set1_epi32(sc[j])));
-        summ += mn[j] * (y[r][i].bsums[2 * j] + y[r][i].bsums[2 * j + 1]);
-      }
+      for (int j = 0; j < 8; ++j)
+        sumi = _mm256_dpwssd_epi32(sumi, _mm256_maddubs_epi16(w[j], load32(y[r][i].qs + 32 * j)), scv[j]);
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[r][i].bsums));
+      const int summ = hsum_i32(_mm256_madd_epi16(bs, mnv));
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(y[r][i].d * d), acc[r]);
       mins[r] += y[r][i].d * dmin * float(summ);
     }
   }
   for (int r = 0; r < NT; ++r) out[r] = hsum(acc[r]) - mins[r];
+}
+
+// q6_K: 16 sub-blocks of 16 with int8 scales, w = q - 32 with q in [0, 64).
+// Per 32 elements: q (u8) times the activation (s8) in pairs (vpmaddubsw, no
+// saturation: 63 * 127 * 2 < 2^15), then times the two sub-blocks' scales into
+// int32 lanes (vpdpwssd); the -32 offset is 32 * sum(scale * bsum), subtracted
+// in int32 before the one float conversion per super-block (as ggml's AVX2 path).
+template <int NT>
+inline void q6_K_multi(std::int64_t n, const io::block_q6_K* x, const io::block_q8_K* const* y, float* out) noexcept {
+  __m256 acc[NT];
+  for (int r = 0; r < NT; ++r) acc[r] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  for (std::int64_t i = 0; i < n / io::qk_k; ++i) {
+    __m256i w[8], scv[8];
+    for (int h = 0; h < 2; ++h) {  // elements 128h + [0, 128): chunks of 32 in element order
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].ql + 64 * h));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].ql + 64 * h + 32));
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
+      w[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+      w[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+      w[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
+      w[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                     _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    }
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+    for (int c = 0; c < 8; ++c)  // int16 lanes 0-7: scale 2c, 8-15: scale 2c+1
+      scv[c] = _mm256_permutexvar_epi16(
+          _mm256_set_m128i(_mm_set1_epi16(std::int16_t(2 * c + 1)), _mm_set1_epi16(std::int16_t(2 * c))), sc16);
+    const float d = h2f(x[i].d);
+    for (int r = 0; r < NT; ++r) {
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[r][i].bsums));
+      __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+      for (int c = 0; c < 8; ++c)
+        sumi = _mm256_dpwssd_epi32(sumi, _mm256_maddubs_epi16(w[c], load32(y[r][i].qs + 32 * c)), scv[c]);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * y[r][i].d), acc[r]);
+    }
+  }
+  for (int r = 0; r < NT; ++r) out[r] = hsum(acc[r]);
 }
 }  // namespace vnni
 #else
@@ -503,10 +587,33 @@ inline bool vec_dot_multi(ggml_type t, std::int64_t n, const void* w, const void
     case ggml_type::q4_k:
       return go(vnni::q4_K_multi<4>, vnni::q4_K_multi<3>, vnni::q4_K_multi<2>, vnni::q4_K_multi<1>,
                 static_cast<const io::block_q4_K*>(w), reinterpret_cast<const io::block_q8_K* const*>(a));
+    case ggml_type::q6_k:
+      return go(vnni::q6_K_multi<4>, vnni::q6_K_multi<3>, vnni::q6_K_multi<2>, vnni::q6_K_multi<1>,
+                static_cast<const io::block_q6_K*>(w), reinterpret_cast<const io::block_q8_K* const*>(a));
     case ggml_type::q5_0:
       return go(vnni::q5_0_multi<4>, vnni::q5_0_multi<3>, vnni::q5_0_multi<2>, vnni::q5_0_multi<1>,
                 static_cast<const io::block_q5_0*>(w), reinterpret_cast<const io::block_q8_0* const*>(a));
     default: break;
+  }
+#endif
+  (void)t; (void)n; (void)w; (void)a; (void)nt; (void)out;
+  return false;
+}
+
+// Dots of 4 weight rows (w[r]) with nt (1..4) prepared activation rows (a[t]),
+// out[r * nt + t]; false when this type has no such kernel.
+inline bool vec_dot_rows4_multi(ggml_type t, std::int64_t n, const void* const* w, const void* const* a, int nt,
+                                float* out) {
+#if SYSOUT_MODEL_VNNI
+  if (t == ggml_type::q5_0) {
+    const auto* const* wp = reinterpret_cast<const io::block_q5_0* const*>(w);
+    const auto* const* ap = reinterpret_cast<const io::block_q8_0* const*>(a);
+    switch (nt) {
+      case 4: vnni::q5_0_tile<4, 4>(n, wp, ap, out); return true;
+      case 3: vnni::q5_0_tile<4, 3>(n, wp, ap, out); return true;
+      case 2: vnni::q5_0_tile<4, 2>(n, wp, ap, out); return true;
+      case 1: vnni::q5_0_tile<4, 1>(n, wp, ap, out); return true;
+    }
   }
 #endif
   (void)t; (void)n; (void)w; (void)a; (void)nt; (void)out;
@@ -556,11 +663,14 @@ inline float vec_dot(ggml_type t, std::int64_t n, const void* w, const void* a, 
       vnni::q4_K_multi<1>(n, static_cast<const io::block_q4_K*>(w), &ap, &o);
       return o;
     }
-#endif
-#if HWY_CAP_GE256
-#if !SYSOUT_MODEL_VNNI
+    case ggml_type::q6_k: {  // the multi-token kernel's arithmetic, so batched == token by token
+      float o;
+      const auto* ap = static_cast<const io::block_q8_K*>(a);
+      vnni::q6_K_multi<1>(n, static_cast<const io::block_q6_K*>(w), &ap, &o);
+      return o;
+    }
+#elif HWY_CAP_GE256
     case ggml_type::q4_k: return vec_dot_q4_K_q8_K(n, static_cast<const io::block_q4_K*>(w), static_cast<const io::block_q8_K*>(a));
-#endif
     case ggml_type::q6_k: return vec_dot_q6_K_q8_K(n, static_cast<const io::block_q6_K*>(w), static_cast<const io::block_q8_K*>(a));
 #endif
     default: break;
