@@ -6589,10 +6589,12 @@ inline float vec_dot_q6_K_q8_K(std::int64_t n, const io::block_q6_K* x, const io
 #if HWY_TARGET == HWY_AVX3_DL && defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
 #define SYSOUT_MODEL_VNNI 1
 namespace vnni {
-HWY_INLINE __m256i nibbles(const std::uint8_t* qs) {  // 16 bytes -> 32 u8: [low nibbles | high nibbles]
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i m = _mm_set1_epi8(0x0F);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+// 16 bytes -> 32 u8: [low nibbles | high nibbles]. One broadcast load, one
+// per-half shift, one mask (the decode runs once per block and row, and in the
+// prompt kernels it is a third of the work).
+HWY_INLINE __m256i nibbles(const std::uint8_t* qs) {
+  const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0F));
 }
 HWY_INLINE __m256i load32(const std::int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 HWY_INLINE float hsum(__m256 v) {
@@ -6607,12 +6609,13 @@ HWY_INLINE int hsum_i32(__m256i v) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
   return _mm_cvtsi128_si32(s);
 }
-// 5th bits of a q5 block as 0x10 bytes in element order.
-HWY_INLINE __m256i q5_high(const std::uint8_t* qh) {
+// A q5 block's unsigned 5-bit quants in element order: the nibbles plus 0x10
+// where the 5th bit (qh, one bit per element) is set.
+HWY_INLINE __m256i q5_weights(const std::uint8_t* qs, const std::uint8_t* qh) {
   std::uint32_t h;
   std::memcpy(&h, qh, 4);
-  const __mmask32 k = __mmask32(h);
-  return _mm256_maskz_mov_epi8(k, _mm256_set1_epi8(0x10));
+  const __m256i nib = nibbles(qs);
+  return _mm256_mask_add_epi8(nib, __mmask32(h), nib, _mm256_set1_epi8(0x10));
 }
 
 inline float q4_0(std::int64_t n, const io::block_q4_0* x, const io::block_q8_0* y) noexcept {
@@ -6641,7 +6644,7 @@ inline float q5_0(std::int64_t n, const io::block_q5_0* x, const io::block_q8_0*
   const __m256i sixteen = _mm256_set1_epi8(16);
   for (std::int64_t i = 0; i < n / 32; ++i) {
     const __m256i a = load32(y[i].qs);
-    const __m256i w = _mm256_or_si256(nibbles(x[i].qs), q5_high(x[i].qh));
+    const __m256i w = q5_weights(x[i].qs, x[i].qh);
     __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a);
     s = _mm256_sub_epi32(s, _mm256_dpbusd_epi32(_mm256_setzero_si256(), sixteen, a));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc);
@@ -6703,7 +6706,7 @@ inline void q5_0_multi(std::int64_t n, const io::block_q5_0* x, const io::block_
   for (int r = 0; r < NT; ++r) acc[r] = _mm256_setzero_ps();
   const __m256i sixteen = _mm256_set1_epi8(16);
   for (std::int64_t i = 0; i < n / 32; ++i) {
-    const __m256i w = _mm256_or_si256(nibbles(x[i].qs), q5_high(x[i].qh));
+    const __m256i w = q5_weights(x[i].qs, x[i].qh);
     const float dw = h2f(x[i].d);
     for (int r = 0; r < NT; ++r) {
       const __m256i a = load32(y[r][i].qs);
@@ -6732,7 +6735,7 @@ inline void q5_0_tile(std::int64_t n, const io::block_q5_0* const* x, const io::
     __m256i w[NR];
     __m256 dw[NR];
     for (int r = 0; r < NR; ++r) {
-      w[r] = _mm256_or_si256(nibbles(x[r][i].qs), q5_high(x[r][i].qh));
+      w[r] = q5_weights(x[r][i].qs, x[r][i].qh);
       dw[r] = _mm256_set1_ps(h2f(x[r][i].d));
     }
     for (int t = 0; t < NT; ++t) {
@@ -6818,7 +6821,7 @@ inline void q5_0_rows(std::int64_t n, const io::block_q5_0* const* x, const io::
     const float dy = h2f(y[i].d);
     for (int r = 0; r < NR; ++r) {
       prefetch_ahead(x[r] + i, ahead);
-      const __m256i w = _mm256_or_si256(nibbles(x[r][i].qs), q5_high(x[r][i].qh));
+      const __m256i w = q5_weights(x[r][i].qs, x[r][i].qh);
       const __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a), corr);
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[r][i].d) * dy), acc[r]);
     }
