@@ -6873,15 +6873,16 @@ inline void q4_K_multi(std::int64_t n, const io::block_q4_K* x, const io::block_
 }
 
 // q6_K: 16 sub-blocks of 16 with int8 scales, w = q - 32 with q in [0, 64).
-// Per 32 elements: q (u8) times the activation (s8) in pairs (vpmaddubsw, no
-// saturation: 63 * 127 * 2 < 2^15), then times the two sub-blocks' scales into
-// int32 lanes (vpdpwssd); the -32 offset is 32 * sum(scale * bsum), subtracted
-// in int32 before the one float conversion per super-block (as ggml's AVX2 path).
+// Per 32 elements as ggml's AVX2 kernel: q (u8) times the activation (s8) in
+// pairs (vpmaddubsw; no saturation: 63 * 127 * 2 < 2^15) minus 32 times the
+// activation pairs, then times the two sub-blocks' scales into int32 lanes of 4
+// consecutive elements (vpdpwssd). Each lane then holds the same integer as in
+// llama.cpp, so the float accumulation, and the result, is llama.cpp's.
 template <int NT>
 inline void q6_K_multi(std::int64_t n, const io::block_q6_K* x, const io::block_q8_K* const* y, float* out) noexcept {
   __m256 acc[NT];
   for (int r = 0; r < NT; ++r) acc[r] = _mm256_setzero_ps();
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), m32 = _mm256_set1_epi8(32);
   for (std::int64_t i = 0; i < n / io::qk_k; ++i) {
     __m256i w[8], scv[8];
     for (int h = 0; h < 2; ++h) {  // elements 128h + [0, 128): chunks of 32 in element order
@@ -6900,10 +6901,12 @@ inline void q6_K_multi(std::int64_t n, const io::block_q6_K* x, const io::block_
           _mm256_set_m128i(_mm_set1_epi16(std::int16_t(2 * c + 1)), _mm_set1_epi16(std::int16_t(2 * c))), sc16);
     const float d = h2f(x[i].d);
     for (int r = 0; r < NT; ++r) {
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[r][i].bsums));
-      __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
-      for (int c = 0; c < 8; ++c)
-        sumi = _mm256_dpwssd_epi32(sumi, _mm256_maddubs_epi16(w[c], load32(y[r][i].qs + 32 * c)), scv[c]);
+      __m256i sumi = _mm256_setzero_si256();
+      for (int c = 0; c < 8; ++c) {
+        const __m256i a = load32(y[r][i].qs + 32 * c);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(w[c], a), _mm256_maddubs_epi16(m32, a));
+        sumi = _mm256_dpwssd_epi32(sumi, p, scv[c]);
+      }
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * y[r][i].d), acc[r]);
     }
   }
