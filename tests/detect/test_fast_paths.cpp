@@ -203,3 +203,70 @@ TEST_CASE("fast paths: attention rows in f16/bf16 with key counts off the vector
     }
   }
 }
+
+TEST_CASE("fast paths: even-sized f16/bf16 tensors whose two middle values differ; subnormal-heavy bf16 sums") {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (dtype t : {dtype::f16, dtype::bf16}) {
+    // Lower half in [0.5, 1), upper half in [2, 4): the median averages the
+    // largest of one and the smallest of the other (two separate selections).
+    const std::int64_t n = 2 * 70001;
+    auto c = make_layout(t, 1, n, 0);
+    for (std::int64_t i = 0; i < n; ++i) c.v.set(i % 2 ? 2.0 + 2.0 * u(rng) : 0.5 + 0.5 * u(rng), 0, i);
+    CAPTURE(dtype_name(t));
+    const auto a = magnitude_statistics(c.v), b = magnitude_statistics(c.v, backend::reference);
+    check_stats_equal(a, b);
+    CHECK(a.median_abs > 1.0);
+    CHECK(a.median_abs < 2.0);
+  }
+  // bf16 subnormals (below 2^-126) and tiny normals: the vectorized sum may
+  // take subnormal inputs as 0, so such chunks must be summed exactly.
+  for (int kind = 0; kind < 3; ++kind) {
+    const std::int64_t n = 100003;
+    auto c = make_layout(dtype::bf16, 1, n, 0);
+    for (std::int64_t i = 0; i < n; ++i) {
+      double x = (0.1 + u(rng)) * 1e-39;                   // subnormal
+      if (kind == 1 && i % 1000 == 0) x = 2e-38;           // a few tiny normals among them
+      if (kind == 2 && i % 2 == 0) x = (1 + u(rng)) * 1e-3;  // half ordinary values
+      c.v.set(i % 3 ? x : -x, 0, i);
+    }
+    CAPTURE(kind);
+    const auto a = magnitude_statistics(c.v), b = magnitude_statistics(c.v, backend::reference);
+    check_stats_equal(a, b);
+    CHECK(a.mean_abs > 0.0);
+  }
+}
+
+TEST_CASE("fast paths: f16/bf16 attention streamed in odd query blocks equals the whole matrix bit for bit") {
+  const std::int64_t H = 3, Q = 29, K = 53;  // K: a tail after the last vector of each row
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (dtype t : fast_types) {
+    std::vector<unsigned char> buf(std::size_t(H * Q * K) * dtype_size(t));
+    const tensor_view p(static_cast<void*>(buf.data()), t, extents{H, Q, K});
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t q = 0; q < Q; ++q)
+        for (std::int64_t k = 0; k < K; ++k) p.set(u(rng) * (k == 0 ? 40.0 : 1.0) / double(K), h, q, k);
+    CAPTURE(dtype_name(t));
+    const auto whole = find_attention_sinks(p);
+    attention_sink_accumulator acc(H, K);
+    std::int64_t q0 = 0;
+    for (std::int64_t len : {1, 5, 3, 13, 7}) {
+      acc.add_queries(p.slice(1, q0, q0 + len));  // strided over queries: rows addressed through the strides
+      q0 += len;
+    }
+    REQUIRE(q0 == Q);
+    const auto st = acc.finish();
+    CHECK(st.received == whole.received);
+    CHECK(st.head_mass == whole.head_mass);
+    CHECK(st.outlier_tokens == whole.outlier_tokens);
+    attention_sink_options ro;
+    ro.impl = backend::reference;
+    const auto ref = find_attention_sinks(p, -1, ro);
+    CHECK(whole.outlier_tokens == ref.outlier_tokens);
+    for (std::int64_t k = 0; k < K; ++k)
+      CHECK(whole.received[std::size_t(k)] == doctest::Approx(ref.received[std::size_t(k)]).epsilon(1e-6));
+    for (std::int64_t h = 0; h < H; ++h)
+      CHECK(whole.head_mass[std::size_t(h)] == doctest::Approx(ref.head_mass[std::size_t(h)]).epsilon(1e-6));
+  }
+}

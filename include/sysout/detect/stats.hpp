@@ -15,7 +15,9 @@
 // nth_element) and the fast path (Highway; f32, f16 and bf16 on their own bit
 // patterns; f64 uses the reference): one streaming pass over L1-sized chunks
 // that sums, maxes, counts and compacts the values inside a median bracket estimated from a 4096-value
-// sample; the median is then selected among the compacted values. If the sample
+// sample; the median is then selected among the compacted values (f16/bf16:
+// by counting passes over the 16-bit patterns, simd::select_u16; f32: by
+// select_two). If the sample
 // bracket misses the median (probability ~0.3% per side by construction: the
 // bracket is +-3 standard deviations of the sample median's rank) the fast path
 // falls back to exact selection over a copy. Chunks holding NaN/Inf or values
@@ -307,6 +309,7 @@ struct kind_traits<simd::f16_src> {
   using store = std::uint16_t;
   static store to_store(float a) { return pattern(a); }
   static constexpr std::uint16_t special_above = 0x7bff;  // 65504; above: Inf, NaN
+  static constexpr std::uint16_t nan_above = 0x7c00;
   static bits pattern(float a) { return f32_to_f16(a); }  // exact: a is an f16 value
   static float value(bits b) { return f16_to_f32(b); }
 };
@@ -316,6 +319,7 @@ struct kind_traits<simd::bf16_src> {
   using store = std::uint16_t;
   static store to_store(float a) { return pattern(a); }
   static constexpr std::uint16_t special_above = 0x477f;  // 65280; the next, 65536, exceeds fp16
+  static constexpr std::uint16_t nan_above = 0x7f80;
   static bits pattern(float a) { return std::uint16_t(std::bit_cast<std::uint32_t>(a) >> 16); }
   static float value(bits b) { return bf16_to_f32(b); }
 };
@@ -345,7 +349,11 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   // 1. Sample: 256 runs of 16 consecutive values at pseudo-random places (runs
   //    keep it cheap on memory; random starts avoid aliasing with the row length).
   static thread_local std::vector<float> sample;
+  static thread_local std::vector<std::uint16_t> sample_bits;  // 16-bit kinds, dense: patterns of |x|
   sample.clear();
+  sample_bits.clear();
+  bool have_bits = false;
+  std::size_t nbits = 0;
   {
     constexpr std::int64_t runs = 256, run_len = 16;
     const bool dense = x.is_contiguous();
@@ -359,15 +367,29 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     } else {
       std::uint64_t seed = 0x5f5a11ce5ull;
       sample.resize(std::size_t(runs * run_len));
+      if constexpr (!std::is_same_v<S, simd::f32_src>) {
+        have_bits = dense;
+        if (dense) {
+          sample.clear();
+          sample_bits.resize(std::size_t(runs * run_len));
+        }
+      }
       for (std::int64_t k = 0; k < runs; ++k) {
         const std::int64_t start = std::int64_t(splitmix64(seed) % std::uint64_t(n - run_len + 1));
-        float* dst = sample.data() + k * run_len;
         if constexpr (!std::is_same_v<S, simd::f32_src>) {
           if (dense) {
-            simd::widen<S>(base + start, dst, std::size_t(run_len));
+            // The patterns of |x| straight from memory (no float round trip); NaN dropped.
+            std::uint16_t* out = sample_bits.data() + nbits;
+            for (std::int64_t j = 0; j < run_len; ++j) {  // branch-free: NaN is written, then overwritten
+              const std::uint16_t b = std::uint16_t(base[start + j] & 0x7fff);
+              *out = b;
+              out += b <= K::nan_above;
+            }
+            nbits = std::size_t(out - sample_bits.data());
             continue;
           }
         }
+        float* dst = sample.data() + k * run_len;
         for (std::int64_t j = 0; j < run_len; ++j) dst[j] = at(start + j);
       }
     }
@@ -376,25 +398,41 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
       if (!std::isnan(v)) sample[m++] = std::fabs(v);
     sample.resize(m);
   }
+  std::size_t sample_size = sample.size();
+  // Ranks in the sample: for 16-bit kinds by counting on the patterns of |x|
+  // (select_u16: branch-free passes over 4096 values) instead of nth_element
+  // on floats; the selected values are the same.
+  if constexpr (sizeof(B) == 2) {
+    if (have_bits)
+      sample_bits.resize(nbits);
+    else
+      for (float v : sample) sample_bits.push_back(K::pattern(v));
+    sample_size = sample_bits.size();
+  }
+  auto sample_rank = [&](std::int64_t r, std::int64_t from) -> float {  // r-th smallest; r >= from
+    if constexpr (sizeof(B) == 2) {
+      (void)from;
+      return K::value(simd::select_u16(sample_bits.data(), sample_bits.size(), std::size_t(r), 0, 0x7fff));
+    } else {
+      std::nth_element(sample.begin() + from, sample.begin() + r, sample.end());
+      return sample[std::size_t(r)];
+    }
+  };
   float lo = 0, hi = inf;
-  if (n > 65536 && sample.size() >= 1024) {
-    const std::int64_t m = std::int64_t(sample.size()), j = m / 2;
+  if (n > 65536 && sample_size >= 1024) {
+    const std::int64_t m = std::int64_t(sample_size), j = m / 2;
     const std::int64_t delta = std::int64_t(std::ceil(1.5 * std::sqrt(double(m)))) + 2;  // 3 sd of the rank
     const std::int64_t jl = std::max<std::int64_t>(0, j - delta), jh = std::min<std::int64_t>(m - 1, j + delta);
-    std::nth_element(sample.begin(), sample.begin() + jh, sample.end());
-    hi = sample[std::size_t(jh)];
-    std::nth_element(sample.begin(), sample.begin() + jl, sample.begin() + jh);
-    lo = sample[std::size_t(jl)];
+    lo = sample_rank(jl, 0);
+    hi = sample_rank(jh, jl);
   }
   const B lo_bits = K::pattern(lo), hi_bits = K::pattern(hi);
   float topk_thr = inf;
   if (rq.topk > 0) {
     topk_thr = 0;
-    if (std::int64_t(sample.size()) >= rq.topk) {
-      // The k-th largest of a subset never exceeds the k-th largest of the whole.
-      std::nth_element(sample.begin(), sample.begin() + (rq.topk - 1), sample.end(), std::greater<float>());
-      topk_thr = sample[std::size_t(rq.topk - 1)];
-    }
+    const std::int64_t m = std::int64_t(sample_size);
+    // The k-th largest of a subset never exceeds the k-th largest of the whole.
+    if (m >= rq.topk) topk_thr = sample_rank(m - rq.topk, 0);
   }
   const float collect_above = float_at_or_below(rq.collect_above);  // handler re-checks in double
   float rare_thr = std::min(topk_thr, collect_above);
@@ -426,7 +464,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   // faults on every call (measured: ~15% of the detector's time).
   static thread_local std::vector<typename K::store> bracket;
   {
-    const double frac = lo == 0 && hi == inf ? 1.0 : 1.5 * double(2 * (std::ceil(1.5 * std::sqrt(double(sample.size()))) + 2)) / double(sample.size());
+    const double frac = lo == 0 && hi == inf ? 1.0 : 1.5 * double(2 * (std::ceil(1.5 * std::sqrt(double(sample_size))) + 2)) / double(sample_size);
     const std::size_t want = std::size_t(std::min<double>(double(n), frac * double(n))) + chunk_elems + 256;
     if (bracket.size() < want) bracket.resize(want);
   }
@@ -443,6 +481,14 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     const std::int64_t below0 = below;
     nb += bracket_chunk<S>(p, len, lo_bits, hi_bits, bracket.data() + nb, below, cs, cm);
     if (cm <= K::special_above) {
+#if SYSOUT_DETECT_HAVE_DPBF16
+      if constexpr (std::is_same_v<S, simd::bf16_src>) {
+        if (cs < simd::dpbf16_sum_floor && cm != 0) {  // subnormals may have been taken as 0: sum exactly
+          cs = 0;
+          for (std::size_t i = 0; i < len; ++i) cs += std::fabs(S::scalar(p[i]));
+        }
+      }
+#endif
       sum += double(cs);
       mx = std::max(mx, cm);
       if (K::value(cm) >= rare_thr)
@@ -482,17 +528,24 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   if (N > 0) {
     const std::int64_t k1 = (N - 1) / 2, k2 = N / 2;
     if (below <= k1 && below + std::int64_t(nb) > k2) {
-      float* vals;
-      static thread_local std::vector<float> wide;
-      if constexpr (std::is_same_v<S, simd::f32_src>) {
-        vals = bracket.data();
+      if constexpr (sizeof(B) == 2) {
+        // Every bracket entry lies in [lo_bits, hi_bits]: count instead of select.
+        const std::uint16_t a =
+            simd::select_u16(bracket.data(), nb, std::size_t(k1 - below), lo_bits, hi_bits, true, 0, nb);
+        // Patterns repeat (bf16 has 128 per octave): the (k1+1)-th is mostly the same one.
+        std::uint16_t b = a;
+        if (k2 != k1) {
+          const std::size_t upto_a = simd::count_below_u16(bracket.data(), nb, std::uint16_t(a + 1));
+          if (std::int64_t(upto_a) <= k2 - below)
+            b = simd::select_u16(bracket.data(), nb, std::size_t(k2 - below), std::uint16_t(a + 1), hi_bits, true,
+                                 upto_a, nb);
+        }
+        const float fa = K::value(a), fb = K::value(b);
+        s.median_abs = fa == fb ? double(fa) : (double(fa) + double(fb)) / 2;
       } else {
-        if (wide.size() < nb) wide.resize(nb);
-        simd::widen<S>(bracket.data(), wide.data(), nb);
-        vals = wide.data();
+        const auto [a, b] = select_two(bracket.data(), nb, std::size_t(k1 - below), std::size_t(k2 - below));
+        s.median_abs = a == b ? double(a) : (double(a) + double(b)) / 2;
       }
-      const auto [a, b] = select_two(vals, nb, std::size_t(k1 - below), std::size_t(k2 - below));
-      s.median_abs = a == b ? double(a) : (double(a) + double(b)) / 2;
     } else {
       std::vector<float> all;
       all.reserve(std::size_t(N));
