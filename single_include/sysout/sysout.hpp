@@ -3276,9 +3276,10 @@ inline void prefetch_ahead(const void* p) {
 // each) change the sum by less than 2^-104 / 2^-90 relative.
 inline constexpr float dpbf16_sum_floor = 0x1p-90f;
 
-// #{i : p[i] < t} over 16-bit patterns (a compare and a popcount per vector).
-inline std::size_t count_below_u16(const std::uint16_t* p, std::size_t n, std::uint16_t t) {
-  const hn::ScalableTag<std::uint16_t> d;
+// #{i : p[i] < t} over 16- or 32-bit patterns (a compare and a popcount per vector).
+template <class U>
+inline std::size_t count_below(const U* p, std::size_t n, U t) {
+  const hn::ScalableTag<U> d;
   const std::size_t N = hn::Lanes(d);
   const auto vt = hn::Set(d, t);
   std::size_t c0 = 0, c1 = 0, i = 0;
@@ -3290,10 +3291,14 @@ inline std::size_t count_below_u16(const std::uint16_t* p, std::size_t n, std::u
   for (; i < n; ++i) c0 += p[i] < t;
   return c0 + c1;
 }
+inline std::size_t count_below_u16(const std::uint16_t* p, std::size_t n, std::uint16_t t) {
+  return count_below<std::uint16_t>(p, n, t);
+}
 
-// The k-th smallest (0-based, k < n) of the 16-bit values p[0..n), given that
-// it lies in [lo, hi]: a binary search on the value, one counting pass per
-// step (log2(hi - lo + 1) passes; no data movement, no branches per element).
+// The k-th smallest (0-based, k < n) of the values p[0..n) (16- or 32-bit
+// patterns), given that it lies in [lo, hi]: a binary search on the value,
+// one counting pass per step (log2(hi - lo + 1) passes; no data movement, no
+// branches per element).
 //
 // With interpolate, each step guesses from the counts at both ends where the
 // rank falls (a smooth distribution over a median bracket resolves in a few
@@ -3301,29 +3306,34 @@ inline std::size_t count_below_u16(const std::uint16_t* p, std::size_t n, std::u
 // followed by a bisection, so it never takes more than ~2 log2(span) passes.
 // Needs c_lo = #{p < lo} and c_hi = #{p <= hi} (0 and n for a bracket whose
 // values all lie in [lo, hi]).
-inline std::uint16_t select_u16(const std::uint16_t* p, std::size_t n, std::size_t k, std::uint16_t lo,
-                                std::uint16_t hi, bool interpolate = false, std::size_t c_lo = 0,
-                                std::size_t c_hi = 0) {
+template <class U>
+inline U select_by_count(const U* p, std::size_t n, std::size_t k, U lo, U hi, bool interpolate = false,
+                         std::size_t c_lo = 0, std::size_t c_hi = 0) {
   bool bisect = !interpolate;
   while (lo < hi) {
-    std::uint16_t mid = std::uint16_t(lo + (hi - lo) / 2);
+    U mid = U(lo + (hi - lo) / 2);
     if (!bisect && c_hi > c_lo) {
       // The value with rank k if counts grew linearly over [lo, hi].
       const double f = (double(k - c_lo) + 0.5) / double(c_hi - c_lo);
-      mid = std::uint16_t(std::min<double>(hi - 1, double(lo) + f * double(hi - lo + 1)));
+      mid = U(std::min<double>(double(hi) - 1, double(lo) + f * (double(hi) - double(lo) + 1)));
     }
-    const unsigned before = unsigned(hi - lo);
-    const std::size_t c = count_below_u16(p, n, std::uint16_t(mid + 1));
+    const U before = U(hi - lo);
+    const std::size_t c = count_below<U>(p, n, U(mid + 1));
     if (c > k) {
       hi = mid;
       c_hi = c;
     } else {
-      lo = std::uint16_t(mid + 1);
+      lo = U(mid + 1);
       c_lo = c;
     }
-    bisect = interpolate ? unsigned(hi - lo) * 2 > before : true;
+    bisect = interpolate ? U(hi - lo) > before / 2 : true;
   }
   return lo;
+}
+inline std::uint16_t select_u16(const std::uint16_t* p, std::size_t n, std::size_t k, std::uint16_t lo,
+                                std::uint16_t hi, bool interpolate = false, std::size_t c_lo = 0,
+                                std::size_t c_hi = 0) {
+  return select_by_count<std::uint16_t>(p, n, k, lo, hi, interpolate, c_lo, c_hi);
 }
 
 // The bracket passes below work on the bit patterns of |x|: for non-negative
@@ -3841,10 +3851,14 @@ inline std::pair<float, float> select_two(float* v, std::size_t n, std::size_t j
   const double sd = std::sqrt(double(m) * std::max(p1 * (1 - p1), 1.0 / double(m)));
   const std::int64_t rl = std::max<std::int64_t>(0, std::int64_t(p1 * double(m) - 3 * sd) - 2);
   const std::int64_t rh = std::min<std::int64_t>(std::int64_t(m) - 1, std::int64_t(p2 * double(m) + 3 * sd) + 2);
-  std::nth_element(smp, smp + rh, smp + m);
-  const float hi = smp[rh];
-  std::nth_element(smp, smp + rl, smp + rh);
-  const float lo = smp[rl];
+  // Sample ranks by counting passes over the bit patterns (for non-negative
+  // floats their unsigned order is the values' order): cheaper than nth_element.
+  std::uint32_t sb[m];
+  for (std::size_t i = 0; i < m; ++i) sb[i] = std::bit_cast<std::uint32_t>(smp[i]);
+  constexpr std::uint32_t inf_bits = 0x7f800000u;
+  const std::uint32_t lo_b = simd::select_by_count<std::uint32_t>(sb, m, std::size_t(rl), 0, inf_bits);
+  const std::uint32_t hi_b = simd::select_by_count<std::uint32_t>(sb, m, std::size_t(rh), lo_b, inf_bits);
+  const float lo = std::bit_cast<float>(lo_b), hi = std::bit_cast<float>(hi_b);
   static thread_local std::vector<float> w;
   if (w.size() < n + 256) w.resize(n + 256);
   std::int64_t below = 0;
@@ -3982,20 +3996,27 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   // Ranks in the sample: for 16-bit kinds by counting on the patterns of |x|
   // (select_u16: branch-free passes over 4096 values) instead of nth_element
   // on floats; the selected values are the same.
+  // f32: the same on the 32-bit patterns.
+  static thread_local std::vector<std::uint32_t> sample_bits32;
   if constexpr (sizeof(B) == 2) {
     if (have_bits)
       sample_bits.resize(nbits);
     else
       for (float v : sample) sample_bits.push_back(K::pattern(v));
     sample_size = sample_bits.size();
+  } else {
+    sample_bits32.resize(sample.size());
+    for (std::size_t i = 0; i < sample.size(); ++i) sample_bits32[i] = std::bit_cast<std::uint32_t>(sample[i]);
   }
-  auto sample_rank = [&](std::int64_t r, std::int64_t from) -> float {  // r-th smallest; r >= from
+  auto sample_rank = [&](std::int64_t r, float from_rank_of) -> float {  // r-th smallest
     if constexpr (sizeof(B) == 2) {
-      (void)from;
+      (void)from_rank_of;
       return K::value(simd::select_u16(sample_bits.data(), sample_bits.size(), std::size_t(r), 0, 0x7fff));
     } else {
-      std::nth_element(sample.begin() + from, sample.begin() + r, sample.end());
-      return sample[std::size_t(r)];
+      // from_rank_of: a value known to be <= the answer (narrows the search)
+      return std::bit_cast<float>(simd::select_by_count<std::uint32_t>(
+          sample_bits32.data(), sample_bits32.size(), std::size_t(r), std::bit_cast<std::uint32_t>(from_rank_of),
+          0x7f800000u));
     }
   };
   float lo = 0, hi = inf;
@@ -4003,8 +4024,8 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     const std::int64_t m = std::int64_t(sample_size), j = m / 2;
     const std::int64_t delta = std::int64_t(std::ceil(1.5 * std::sqrt(double(m)))) + 2;  // 3 sd of the rank
     const std::int64_t jl = std::max<std::int64_t>(0, j - delta), jh = std::min<std::int64_t>(m - 1, j + delta);
-    lo = sample_rank(jl, 0);
-    hi = sample_rank(jh, jl);
+    lo = sample_rank(jl, 0.0f);
+    hi = sample_rank(jh, lo);
   }
   const B lo_bits = K::pattern(lo), hi_bits = K::pattern(hi);
   float topk_thr = inf;
@@ -4012,7 +4033,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     topk_thr = 0;
     const std::int64_t m = std::int64_t(sample_size);
     // The k-th largest of a subset never exceeds the k-th largest of the whole.
-    if (m >= rq.topk) topk_thr = sample_rank(m - rq.topk, 0);
+    if (m >= rq.topk) topk_thr = sample_rank(m - rq.topk, 0.0f);
   }
   const float collect_above = float_at_or_below(rq.collect_above);  // handler re-checks in double
   float rare_thr = std::min(topk_thr, collect_above);

@@ -160,9 +160,10 @@ inline void prefetch_ahead(const void* p) {
 // each) change the sum by less than 2^-104 / 2^-90 relative.
 inline constexpr float dpbf16_sum_floor = 0x1p-90f;
 
-// #{i : p[i] < t} over 16-bit patterns (a compare and a popcount per vector).
-inline std::size_t count_below_u16(const std::uint16_t* p, std::size_t n, std::uint16_t t) {
-  const hn::ScalableTag<std::uint16_t> d;
+// #{i : p[i] < t} over 16- or 32-bit patterns (a compare and a popcount per vector).
+template <class U>
+inline std::size_t count_below(const U* p, std::size_t n, U t) {
+  const hn::ScalableTag<U> d;
   const std::size_t N = hn::Lanes(d);
   const auto vt = hn::Set(d, t);
   std::size_t c0 = 0, c1 = 0, i = 0;
@@ -174,10 +175,14 @@ inline std::size_t count_below_u16(const std::uint16_t* p, std::size_t n, std::u
   for (; i < n; ++i) c0 += p[i] < t;
   return c0 + c1;
 }
+inline std::size_t count_below_u16(const std::uint16_t* p, std::size_t n, std::uint16_t t) {
+  return count_below<std::uint16_t>(p, n, t);
+}
 
-// The k-th smallest (0-based, k < n) of the 16-bit values p[0..n), given that
-// it lies in [lo, hi]: a binary search on the value, one counting pass per
-// step (log2(hi - lo + 1) passes; no data movement, no branches per element).
+// The k-th smallest (0-based, k < n) of the values p[0..n) (16- or 32-bit
+// patterns), given that it lies in [lo, hi]: a binary search on the value,
+// one counting pass per step (log2(hi - lo + 1) passes; no data movement, no
+// branches per element).
 //
 // With interpolate, each step guesses from the counts at both ends where the
 // rank falls (a smooth distribution over a median bracket resolves in a few
@@ -185,29 +190,34 @@ inline std::size_t count_below_u16(const std::uint16_t* p, std::size_t n, std::u
 // followed by a bisection, so it never takes more than ~2 log2(span) passes.
 // Needs c_lo = #{p < lo} and c_hi = #{p <= hi} (0 and n for a bracket whose
 // values all lie in [lo, hi]).
-inline std::uint16_t select_u16(const std::uint16_t* p, std::size_t n, std::size_t k, std::uint16_t lo,
-                                std::uint16_t hi, bool interpolate = false, std::size_t c_lo = 0,
-                                std::size_t c_hi = 0) {
+template <class U>
+inline U select_by_count(const U* p, std::size_t n, std::size_t k, U lo, U hi, bool interpolate = false,
+                         std::size_t c_lo = 0, std::size_t c_hi = 0) {
   bool bisect = !interpolate;
   while (lo < hi) {
-    std::uint16_t mid = std::uint16_t(lo + (hi - lo) / 2);
+    U mid = U(lo + (hi - lo) / 2);
     if (!bisect && c_hi > c_lo) {
       // The value with rank k if counts grew linearly over [lo, hi].
       const double f = (double(k - c_lo) + 0.5) / double(c_hi - c_lo);
-      mid = std::uint16_t(std::min<double>(hi - 1, double(lo) + f * double(hi - lo + 1)));
+      mid = U(std::min<double>(double(hi) - 1, double(lo) + f * (double(hi) - double(lo) + 1)));
     }
-    const unsigned before = unsigned(hi - lo);
-    const std::size_t c = count_below_u16(p, n, std::uint16_t(mid + 1));
+    const U before = U(hi - lo);
+    const std::size_t c = count_below<U>(p, n, U(mid + 1));
     if (c > k) {
       hi = mid;
       c_hi = c;
     } else {
-      lo = std::uint16_t(mid + 1);
+      lo = U(mid + 1);
       c_lo = c;
     }
-    bisect = interpolate ? unsigned(hi - lo) * 2 > before : true;
+    bisect = interpolate ? U(hi - lo) > before / 2 : true;
   }
   return lo;
+}
+inline std::uint16_t select_u16(const std::uint16_t* p, std::size_t n, std::size_t k, std::uint16_t lo,
+                                std::uint16_t hi, bool interpolate = false, std::size_t c_lo = 0,
+                                std::size_t c_hi = 0) {
+  return select_by_count<std::uint16_t>(p, n, k, lo, hi, interpolate, c_lo, c_hi);
 }
 
 // The bracket passes below work on the bit patterns of |x|: for non-negative

@@ -261,10 +261,14 @@ inline std::pair<float, float> select_two(float* v, std::size_t n, std::size_t j
   const double sd = std::sqrt(double(m) * std::max(p1 * (1 - p1), 1.0 / double(m)));
   const std::int64_t rl = std::max<std::int64_t>(0, std::int64_t(p1 * double(m) - 3 * sd) - 2);
   const std::int64_t rh = std::min<std::int64_t>(std::int64_t(m) - 1, std::int64_t(p2 * double(m) + 3 * sd) + 2);
-  std::nth_element(smp, smp + rh, smp + m);
-  const float hi = smp[rh];
-  std::nth_element(smp, smp + rl, smp + rh);
-  const float lo = smp[rl];
+  // Sample ranks by counting passes over the bit patterns (for non-negative
+  // floats their unsigned order is the values' order): cheaper than nth_element.
+  std::uint32_t sb[m];
+  for (std::size_t i = 0; i < m; ++i) sb[i] = std::bit_cast<std::uint32_t>(smp[i]);
+  constexpr std::uint32_t inf_bits = 0x7f800000u;
+  const std::uint32_t lo_b = simd::select_by_count<std::uint32_t>(sb, m, std::size_t(rl), 0, inf_bits);
+  const std::uint32_t hi_b = simd::select_by_count<std::uint32_t>(sb, m, std::size_t(rh), lo_b, inf_bits);
+  const float lo = std::bit_cast<float>(lo_b), hi = std::bit_cast<float>(hi_b);
   static thread_local std::vector<float> w;
   if (w.size() < n + 256) w.resize(n + 256);
   std::int64_t below = 0;
@@ -402,20 +406,27 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   // Ranks in the sample: for 16-bit kinds by counting on the patterns of |x|
   // (select_u16: branch-free passes over 4096 values) instead of nth_element
   // on floats; the selected values are the same.
+  // f32: the same on the 32-bit patterns.
+  static thread_local std::vector<std::uint32_t> sample_bits32;
   if constexpr (sizeof(B) == 2) {
     if (have_bits)
       sample_bits.resize(nbits);
     else
       for (float v : sample) sample_bits.push_back(K::pattern(v));
     sample_size = sample_bits.size();
+  } else {
+    sample_bits32.resize(sample.size());
+    for (std::size_t i = 0; i < sample.size(); ++i) sample_bits32[i] = std::bit_cast<std::uint32_t>(sample[i]);
   }
-  auto sample_rank = [&](std::int64_t r, std::int64_t from) -> float {  // r-th smallest; r >= from
+  auto sample_rank = [&](std::int64_t r, float from_rank_of) -> float {  // r-th smallest
     if constexpr (sizeof(B) == 2) {
-      (void)from;
+      (void)from_rank_of;
       return K::value(simd::select_u16(sample_bits.data(), sample_bits.size(), std::size_t(r), 0, 0x7fff));
     } else {
-      std::nth_element(sample.begin() + from, sample.begin() + r, sample.end());
-      return sample[std::size_t(r)];
+      // from_rank_of: a value known to be <= the answer (narrows the search)
+      return std::bit_cast<float>(simd::select_by_count<std::uint32_t>(
+          sample_bits32.data(), sample_bits32.size(), std::size_t(r), std::bit_cast<std::uint32_t>(from_rank_of),
+          0x7f800000u));
     }
   };
   float lo = 0, hi = inf;
@@ -423,8 +434,8 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     const std::int64_t m = std::int64_t(sample_size), j = m / 2;
     const std::int64_t delta = std::int64_t(std::ceil(1.5 * std::sqrt(double(m)))) + 2;  // 3 sd of the rank
     const std::int64_t jl = std::max<std::int64_t>(0, j - delta), jh = std::min<std::int64_t>(m - 1, j + delta);
-    lo = sample_rank(jl, 0);
-    hi = sample_rank(jh, jl);
+    lo = sample_rank(jl, 0.0f);
+    hi = sample_rank(jh, lo);
   }
   const B lo_bits = K::pattern(lo), hi_bits = K::pattern(hi);
   float topk_thr = inf;
@@ -432,7 +443,7 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
     topk_thr = 0;
     const std::int64_t m = std::int64_t(sample_size);
     // The k-th largest of a subset never exceeds the k-th largest of the whole.
-    if (m >= rq.topk) topk_thr = sample_rank(m - rq.topk, 0);
+    if (m >= rq.topk) topk_thr = sample_rank(m - rq.topk, 0.0f);
   }
   const float collect_above = float_at_or_below(rq.collect_above);  // handler re-checks in double
   float rare_thr = std::min(topk_thr, collect_above);
