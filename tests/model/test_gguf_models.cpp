@@ -159,7 +159,7 @@ TEST_CASE("Gemma 3 270M Q4_K_M: logits and greedy tokens agree with llama.cpp") 
 // model::perplexity over them (windows of 256, BOS as the model asks) llama.cpp's
 // mean NLL. Per-logit differences of up to ~1 (see the top of this file) average
 // out over ~1000 scored tokens: measured |mean NLL diff| 0.0014 (SmolLM2) and
-// 0.0013 (Gemma 3), i.e. perplexity within 0.15%; the tolerance is 0.01 nats (1%).
+// 0.0037 (Gemma 3), i.e. perplexity within 0.4%; the tolerance is 0.01 nats (1%).
 void check_perplexity_against_llama_cpp(const std::filesystem::path& model_path, const char* fixture) {
   std::ifstream f(testing::source_dir() / "tests/fixtures/model" / fixture);
   REQUIRE(f);
