@@ -97,6 +97,7 @@ int main(int argc, char** argv) try {
   const auto out = sysout::model::generate(s, ids, o);
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("\n");
+  std::fflush(stdout);  // the text before the stderr summary, also when both go to one pipe
   std::fprintf(stderr, "%zu tokens in %.2f s (%.1f tok/s incl. prompt)\n", out.size(), sec, double(out.size()) / sec);
   return 0;
 } catch (const std::exception& e) {
