@@ -6018,9 +6018,9 @@ struct kv_cache {
 // Kernels: the Highway ones (quant_dot_highway.hpp) when Highway is available
 // and SYSOUT_NO_HIGHWAY is not defined, else the scalar reference. matmul_ref()
 // always uses the reference (tests compare the two).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <span>
 #include <vector>
@@ -7384,10 +7384,13 @@ inline activation_format activation_format_of(const matrix& W, kernel_set k) noe
   return k == kernel_set::exact ? activation_format::f32 : activation_format_for(W.type);
 }
 
+// The most matrices one matmul_group call takes (its tile table lives on the stack).
+inline constexpr std::size_t matmul_group_max = 7;
+
 // Whether matmul_group accepts these outputs (present matrices, same columns
-// and activation format).
+// and activation format, at most matmul_group_max).
 inline bool groupable(std::span<const matmul_out> outs, kernel_set k) noexcept {
-  if (outs.empty() || outs.size() > 7) return false;
+  if (outs.empty() || outs.size() > matmul_group_max) return false;
   for (const auto& o : outs)
     if (o.W->empty() || o.W->cols != outs[0].W->cols ||
         activation_format_of(*o.W, k) != activation_format_of(*outs[0].W, k))
@@ -7407,6 +7410,7 @@ inline void matmul_group(std::span<const matmul_out> outs, const float* x, std::
     if (o.W->empty()) throw_error("matmul", "weight matrix '", o.W->name, "' is missing");
   if (outs.empty() || T <= 0) return;
   const matrix& W0 = *outs[0].W;
+  if (outs.size() > matmul_group_max) throw_error("matmul_group", "at most ", matmul_group_max, " matrices");
   const auto fmt = activation_format_of(W0, k);
   for (const auto& o : outs)
     if (o.W->cols != W0.cols || activation_format_of(*o.W, k) != fmt)
@@ -7426,9 +7430,7 @@ inline void matmul_group(std::span<const matmul_out> outs, const float* x, std::
     const std::int64_t want = total_rows / (8 * std::int64_t(threads));
     tile = std::max<std::int64_t>(16, std::min<std::int64_t>(64, want / 4 * 4));
   }
-  std::int64_t first_tile[8];
-  constexpr std::size_t max_outs = sizeof(first_tile) / sizeof(first_tile[0]) - 1;
-  if (outs.size() > max_outs) throw_error("matmul_group", "at most ", max_outs, " matrices");
+  std::int64_t first_tile[matmul_group_max + 1];
   first_tile[0] = 0;
   for (std::size_t i = 0; i < outs.size(); ++i) first_tile[i + 1] = first_tile[i] + (outs[i].W->rows + tile - 1) / tile;
   const std::int64_t n_tiles = first_tile[outs.size()];
@@ -8734,23 +8736,16 @@ class session {
     apply_norm(c, lw.ffn_norm, x_.data(), xb_.data(), T, D);                  // xb [T, D]
     fire(trace::site::mlp_norm_out, l, pos0, xb_.data(), {T, D});
 
-    const bool gated = c.mlp == mlp_kind::swiglu || c.mlp == mlp_kind::geglu_tanh;
-    if (gated)  // up [T, F], gate [T, F]
-      mm_group({{&lw.w_up, hb_.data(), F}, {&lw.w_gate, hb2_.data(), F}}, xb_.data(), T, D);
-    else
-      mm(lw.w_up, xb_.data(), T, D, hb_.data(), F);
-    add_bias(hb_.data(), lw.b_up, T, F);
     const std::size_t n = std::size_t(T) * F;
-    switch (c.mlp) {
-      case mlp_kind::swiglu:  // silu(gate) * up
-        gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
-        break;
-      case mlp_kind::geglu_tanh:  // gelu_tanh(gate) * up
-        gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
-        break;
-      case mlp_kind::gelu_tanh:  // gelu_tanh(up)
-        gate_mul(c.mlp, hb_.data(), nullptr, hb_.data(), n);
-        break;
+    if (c.mlp == mlp_kind::swiglu || c.mlp == mlp_kind::geglu_tanh) {
+      // act(gate) * up: silu (SwiGLU) or gelu_tanh (GeGLU)
+      mm_group({{&lw.w_up, hb_.data(), F}, {&lw.w_gate, hb2_.data(), F}}, xb_.data(), T, D);  // up, gate [T, F]
+      add_bias(hb_.data(), lw.b_up, T, F);
+      gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
+    } else {  // gelu_tanh(up)
+      mm(lw.w_up, xb_.data(), T, D, hb_.data(), F);
+      add_bias(hb_.data(), lw.b_up, T, F);
+      gate_mul(c.mlp, hb_.data(), nullptr, hb_.data(), n);
     }
     fire(trace::site::down_proj_in, l, pos0, hb_.data(), {T, F});              // h [T, F]
 

@@ -285,23 +285,16 @@ class session {
     apply_norm(c, lw.ffn_norm, x_.data(), xb_.data(), T, D);                  // xb [T, D]
     fire(trace::site::mlp_norm_out, l, pos0, xb_.data(), {T, D});
 
-    const bool gated = c.mlp == mlp_kind::swiglu || c.mlp == mlp_kind::geglu_tanh;
-    if (gated)  // up [T, F], gate [T, F]
-      mm_group({{&lw.w_up, hb_.data(), F}, {&lw.w_gate, hb2_.data(), F}}, xb_.data(), T, D);
-    else
-      mm(lw.w_up, xb_.data(), T, D, hb_.data(), F);
-    add_bias(hb_.data(), lw.b_up, T, F);
     const std::size_t n = std::size_t(T) * F;
-    switch (c.mlp) {
-      case mlp_kind::swiglu:  // silu(gate) * up
-        gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
-        break;
-      case mlp_kind::geglu_tanh:  // gelu_tanh(gate) * up
-        gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
-        break;
-      case mlp_kind::gelu_tanh:  // gelu_tanh(up)
-        gate_mul(c.mlp, hb_.data(), nullptr, hb_.data(), n);
-        break;
+    if (c.mlp == mlp_kind::swiglu || c.mlp == mlp_kind::geglu_tanh) {
+      // act(gate) * up: silu (SwiGLU) or gelu_tanh (GeGLU)
+      mm_group({{&lw.w_up, hb_.data(), F}, {&lw.w_gate, hb2_.data(), F}}, xb_.data(), T, D);  // up, gate [T, F]
+      add_bias(hb_.data(), lw.b_up, T, F);
+      gate_mul(c.mlp, hb2_.data(), hb_.data(), hb_.data(), n);
+    } else {  // gelu_tanh(up)
+      mm(lw.w_up, xb_.data(), T, D, hb_.data(), F);
+      add_bias(hb_.data(), lw.b_up, T, F);
+      gate_mul(c.mlp, hb_.data(), nullptr, hb_.data(), n);
     }
     fire(trace::site::down_proj_in, l, pos0, hb_.data(), {T, F});              // h [T, F]
 

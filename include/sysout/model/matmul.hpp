@@ -8,9 +8,9 @@
 // and SYSOUT_NO_HIGHWAY is not defined, else the scalar reference. matmul_ref()
 // always uses the reference (tests compare the two).
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <span>
 #include <vector>
@@ -144,10 +144,13 @@ inline activation_format activation_format_of(const matrix& W, kernel_set k) noe
   return k == kernel_set::exact ? activation_format::f32 : activation_format_for(W.type);
 }
 
+// The most matrices one matmul_group call takes (its tile table lives on the stack).
+inline constexpr std::size_t matmul_group_max = 7;
+
 // Whether matmul_group accepts these outputs (present matrices, same columns
-// and activation format).
+// and activation format, at most matmul_group_max).
 inline bool groupable(std::span<const matmul_out> outs, kernel_set k) noexcept {
-  if (outs.empty() || outs.size() > 7) return false;
+  if (outs.empty() || outs.size() > matmul_group_max) return false;
   for (const auto& o : outs)
     if (o.W->empty() || o.W->cols != outs[0].W->cols ||
         activation_format_of(*o.W, k) != activation_format_of(*outs[0].W, k))
@@ -167,6 +170,7 @@ inline void matmul_group(std::span<const matmul_out> outs, const float* x, std::
     if (o.W->empty()) throw_error("matmul", "weight matrix '", o.W->name, "' is missing");
   if (outs.empty() || T <= 0) return;
   const matrix& W0 = *outs[0].W;
+  if (outs.size() > matmul_group_max) throw_error("matmul_group", "at most ", matmul_group_max, " matrices");
   const auto fmt = activation_format_of(W0, k);
   for (const auto& o : outs)
     if (o.W->cols != W0.cols || activation_format_of(*o.W, k) != fmt)
@@ -186,9 +190,7 @@ inline void matmul_group(std::span<const matmul_out> outs, const float* x, std::
     const std::int64_t want = total_rows / (8 * std::int64_t(threads));
     tile = std::max<std::int64_t>(16, std::min<std::int64_t>(64, want / 4 * 4));
   }
-  std::int64_t first_tile[8];
-  constexpr std::size_t max_outs = sizeof(first_tile) / sizeof(first_tile[0]) - 1;
-  if (outs.size() > max_outs) throw_error("matmul_group", "at most ", max_outs, " matrices");
+  std::int64_t first_tile[matmul_group_max + 1];
   first_tile[0] = 0;
   for (std::size_t i = 0; i < outs.size(); ++i) first_tile[i + 1] = first_tile[i] + (outs[i].W->rows + tile - 1) / tile;
   const std::int64_t n_tiles = first_tile[outs.size()];
