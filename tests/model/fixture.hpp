@@ -1,6 +1,7 @@
 // Reader for the llama.cpp reference fixtures written by
 // tools/fixtures/model_llama_cpp_logits.py (plain whitespace format).
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -28,18 +29,20 @@ struct logit_fixture_case {
   std::vector<double> margin;  // reference's top-1 minus top-2 logit at each greedy step
 };
 
+// "<n> <id> ..." (what follows a line's key).
+inline std::vector<int> read_ids(std::istream& is) {
+  int n = 0;
+  is >> n;
+  std::vector<int> v(static_cast<std::size_t>(n));
+  for (auto& x : v) is >> x;
+  return v;
+}
+
 inline std::vector<logit_fixture_case> read_logit_fixture(const std::filesystem::path& p) {
   std::ifstream f(p);
   if (!f) throw_error(p.string(), "cannot open fixture");
   std::vector<logit_fixture_case> cases;
   std::string line;
-  auto read_ids = [](std::istringstream& is) {
-    int n = 0;
-    is >> n;
-    std::vector<int> v(static_cast<std::size_t>(n));
-    for (auto& x : v) is >> x;
-    return v;
-  };
   auto pos_entry = [&](int pos) -> logit_fixture_pos& {
     auto& c = cases.back();
     for (auto& e : c.positions)
@@ -91,6 +94,38 @@ inline std::vector<logit_fixture_case> read_logit_fixture(const std::filesystem:
     if (!is && !is.eof()) throw_error(p.string(), "malformed line: ", line);
   }
   return cases;
+}
+
+// tools/fixtures/model_llama_cpp_perplexity.py's output: llama.cpp's token ids
+// for the first text_bytes bytes of WikiText-2 and its perplexity over them.
+struct perplexity_fixture {
+  std::size_t text_bytes = 0;
+  int ctx = 0;
+  bool add_bos = false;
+  std::vector<int> tokens;
+  std::int64_t scored = 0;
+  double mean_nll = 0, perplexity = 0;
+};
+
+inline perplexity_fixture read_perplexity_fixture(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  if (!f) throw_error(p.string(), "cannot open fixture");
+  perplexity_fixture r;
+  for (std::string line; std::getline(f, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream is(line);
+    std::string key;
+    is >> key;
+    if (key == "tokens") r.tokens = read_ids(is);
+    else if (key == "text_bytes") is >> r.text_bytes;
+    else if (key == "ctx") is >> r.ctx;
+    else if (key == "add_bos") is >> r.add_bos;
+    else if (key == "scored") is >> r.scored;
+    else if (key == "mean_nll") is >> r.mean_nll;
+    else if (key == "perplexity") is >> r.perplexity;
+  }
+  if (r.tokens.empty() || r.text_bytes == 0 || r.ctx < 2) throw_error(p.string(), "incomplete perplexity fixture");
+  return r;
 }
 
 }  // namespace sysout::testing

@@ -21,8 +21,6 @@
 // stories260K's golden output.
 #include <cmath>
 #include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,8 +28,8 @@
 #include "sysout/model/forward.hpp"
 #include "sysout/model/load_gguf.hpp"
 #include "sysout/model/perplexity.hpp"
-#include "sysout/model/tokenizer_gguf.hpp"
 #include "sysout/model/sampling.hpp"
+#include "sysout/model/tokenizer_gguf.hpp"
 #include "test_support.hpp"
 
 using namespace sysout;
@@ -161,28 +159,12 @@ TEST_CASE("Gemma 3 270M Q4_K_M: logits and greedy tokens agree with llama.cpp") 
 // out over ~1000 scored tokens: measured |mean NLL diff| 0.0014 (SmolLM2) and
 // 0.0037 (Gemma 3), i.e. perplexity within 0.4%; the tolerance is 0.01 nats (1%).
 void check_perplexity_against_llama_cpp(const std::filesystem::path& model_path, const char* fixture) {
-  std::ifstream f(testing::source_dir() / "tests/fixtures/model" / fixture);
-  REQUIRE(f);
-  std::map<std::string, double> num;
-  std::vector<int> ids;
-  for (std::string line; std::getline(f, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream is(line);
-    std::string key;
-    is >> key;
-    if (key == "tokens") {
-      std::size_t n = 0;
-      is >> n;
-      ids.resize(n);
-      for (auto& x : ids) is >> x;
-    } else {
-      is >> num[key];
-    }
-  }
+  const auto fx = testing::read_perplexity_fixture(testing::source_dir() / "tests/fixtures/model" / fixture);
+  const auto& ids = fx.tokens;
   REQUIRE(ids.size() >= 512);
   std::ifstream tf(testing::shared_models() / "wikitext2-test.raw", std::ios::binary);
   REQUIRE(tf);
-  std::string text(std::size_t(num.at("text_bytes")), '\0');
+  std::string text(fx.text_bytes, '\0');
   tf.read(text.data(), std::streamsize(text.size()));
   REQUIRE(std::size_t(tf.gcount()) == text.size());
 
@@ -194,17 +176,16 @@ void check_perplexity_against_llama_cpp(const std::filesystem::path& model_path,
   CHECK_MESSAGE(same == ids.size(), "first token that differs from llama.cpp's: index " << same);
 
   const auto m = load_gguf(model_path);
-  const int ctx = int(num.at("ctx"));
-  session s(m, ctx, 2);
+  session s(m, fx.ctx, 2);
   perplexity_options o;
-  o.ctx = ctx;
-  o.add_bos = num.at("add_bos") != 0;
+  o.ctx = fx.ctx;
+  o.add_bos = fx.add_bos;
   const auto r = perplexity(s, std::span<const int>(ids.data(), ids.size()), o);
-  CHECK(r.n_scored == std::int64_t(num.at("scored")));
-  const double diff = r.mean_nll - num.at("mean_nll");
+  CHECK(r.n_scored == fx.scored);
+  const double diff = r.mean_nll - fx.mean_nll;
   CHECK(std::fabs(diff) <= 0.01);
   MESSAGE(model_path.filename().string() << ": WikiText-2 perplexity " << r.perplexity << " vs llama.cpp "
-                                         << num.at("perplexity") << " over " << r.n_scored << " tokens (mean NLL diff "
+                                         << fx.perplexity << " over " << r.n_scored << " tokens (mean NLL diff "
                                          << diff << ")");
 }
 
