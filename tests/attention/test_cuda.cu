@@ -2,14 +2,12 @@
 // bf16 and f16 inputs. Exits 77 (ctest: skipped) when no GPU is present.
 #include <doctest/doctest.h>
 
-#include <cuda_runtime.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 
 #include "attention_cases.hpp"
-#include "sysout/attention/cuda.cuh"
+#include "sysout/attention/cuda.cuh"  // the CUDA runtime, or its emulation
 
 using namespace sysout;
 using namespace sysout::attention;

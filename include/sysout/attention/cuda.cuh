@@ -25,10 +25,17 @@
 // q/k/v f16 or bf16 (same dtype), out f32/f16/bf16, d == dv in {32, 64, 80, 96,
 // 128}, last axis contiguous, other strides multiples of 8 elements and 16-byte
 // aligned base pointers; variant parameters, mask_add, stats: f32; mask: i8.
+//
+// With SYSOUT_CUDA_EMULATION defined, this header compiles as plain C++ and the
+// kernels run on the CPU through cuda_emulation.hpp (tests without a GPU).
 #pragma once
+#if defined(SYSOUT_CUDA_EMULATION)
+#include "sysout/attention/cuda_emulation.hpp"
+#else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#endif
 
 #include <cmath>
 #include <cstdint>
@@ -74,17 +81,67 @@ struct params {
 
 constexpr int kWarps = 4, kBQ = 64, kBK = 64, kThreads = 32 * kWarps;
 
+// Warp-level PTX: inline assembly on the GPU, emulated on the CPU.
+#if defined(SYSOUT_CUDA_EMULATION)
+#define SYSOUT_DYNAMIC_SHARED(name) unsigned char* name = ::sysout::cuda_emulation::dynamic_shared()
+using ::sysout::cuda_emulation::cp_async_16;
+using ::sysout::cuda_emulation::cp_async_commit;
+using ::sysout::cuda_emulation::cp_async_wait;
+using ::sysout::cuda_emulation::ldmatrix_x4;
+using ::sysout::cuda_emulation::ldmatrix_x4_trans;
+using ::sysout::cuda_emulation::mma_bf16_m16n8k16;
+using ::sysout::cuda_emulation::mma_f16_m16n8k16;
+#else
+#define SYSOUT_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
+__device__ __forceinline__ void mma_bf16_m16n8k16(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                                  std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void mma_f16_m16n8k16(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                                 std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+// Four 8x8 b16 matrices; lane 8i + r passes the address of row r of matrix i.
+__device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], const void* row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(row)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(row)));
+}
+// 16 bytes global -> shared, bypassing L1; valid == false writes zeros.
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_address(smem)), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+#endif
+
 template <class T>
 struct mma_type;
 template <>
 struct mma_type<__nv_bfloat16> {
   static __device__ __forceinline__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
                                              std::uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    mma_bf16_m16n8k16(c, a, b0, b1);
   }
   static __device__ __forceinline__ std::uint32_t pack(float x, float y) {
     __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
@@ -95,11 +152,7 @@ template <>
 struct mma_type<__half> {
   static __device__ __forceinline__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
                                              std::uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    mma_f16_m16n8k16(c, a, b0, b1);
   }
   static __device__ __forceinline__ std::uint32_t pack(float x, float y) {
     __half2 h = __floats2half2_rn(x, y);
@@ -133,7 +186,7 @@ template <int D, class T>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   using mt = mma_type<T>;
   constexpr int LDQ = D + 8, LDV = kBK + 8, NT = kBK / 8, ND = D / 8, KK = D / 16;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  SYSOUT_DYNAMIC_SHARED(smem_raw);
   T* Qs = reinterpret_cast<T*>(smem_raw);
   T* Ks = Qs + kBQ * LDQ;
   T* Vt = Ks + kBK * LDQ;
@@ -451,7 +504,12 @@ void launch(const params& prm, int tq, int hq, cudaStream_t stream) {
   check(cudaFuncSetAttribute(attention_kernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
         "cudaFuncSetAttribute");
   const dim3 grid(unsigned((tq + kBQ - 1) / kBQ), unsigned(hq));
+#if defined(SYSOUT_CUDA_EMULATION)
+  (void)stream;
+  ::sysout::cuda_emulation::launch(grid, dim3(kThreads), smem, [prm] { attention_kernel<D, T>(prm); });
+#else
   attention_kernel<D, T><<<grid, kThreads, smem, stream>>>(prm);
+#endif
   check(cudaGetLastError(), "attention kernel launch");
 }
 
