@@ -185,15 +185,21 @@ __device__ __forceinline__ float quad_sum(float x) {
 template <int D, class T>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   using mt = mma_type<T>;
-  constexpr int LDQ = D + 8, LDV = kBK + 8, NT = kBK / 8, ND = D / 8, KK = D / 16;
+  // Rows padded by 8 elements (16 bytes): the 8 row addresses of an ldmatrix
+  // then fall on distinct bank groups for every supported D.
+  constexpr int LDQ = D + 8, NT = kBK / 8, ND = D / 8, KK = D / 16;
+  static_assert(ND % 2 == 0 && NT % 2 == 0, "ldmatrix.x4 loads fragments of two 8-column blocks");
   SYSOUT_DYNAMIC_SHARED(smem_raw);
   T* Qs = reinterpret_cast<T*>(smem_raw);
-  T* Ks = Qs + kBQ * LDQ;
-  T* Vt = Ks + kBK * LDQ;
-  float* colbuf = reinterpret_cast<float*>(Vt + D * LDV);
+  T* Kbuf = Qs + kBQ * LDQ;           // two K tiles [kBK][LDQ] (double buffer)
+  T* Vbuf = Kbuf + 2 * kBK * LDQ;     // two V tiles [kBK][LDQ], row-major: ldmatrix.trans transposes
+  float* colbuf = reinterpret_cast<float*>(Vbuf + 2 * kBK * LDQ);
 
-  const int h = blockIdx.y, g = h / p.group;
-  const long long q0 = (long long)blockIdx.x * kBQ;
+  // Heads fastest, then query blocks from the last: under a causal mask the
+  // last query blocks see the most keys, and starting them first keeps the
+  // tail of the grid short.
+  const int h = blockIdx.x, g = h / p.group;
+  const long long q0 = (long long)(gridDim.y - 1 - blockIdx.y) * kBQ;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, quad = lane % 4, rq = lane / 4;
   const variant var = variant(p.var);
   const float ninf = -INFINITY;
@@ -270,42 +276,54 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   const T* vg = static_cast<const T*>(p.v) + (long long)g * p.vs_h;
   float s[NT][4];
 
-  // Loads K (and V transposed) of tile t into shared memory.
-  auto load_tile = [&](int t, bool with_v) {
+  // Issues the cp.async copies of tile t's K (and V) into buffer b; rows past
+  // Tk are zero-filled (their scores are masked, and 0 * V must stay finite).
+  auto issue_tile = [&](int t, int b, bool with_v) {
     const long long k0 = (long long)t * kBK;
-    __syncthreads();
+    T* ks = Kbuf + b * kBK * LDQ;
+    T* vs = Vbuf + b * kBK * LDQ;
     for (int idx = tid; idx < kBK * (D / 8); idx += kThreads) {
       const int row = idx / (D / 8), ch = idx % (D / 8);
-      uint4 kv = make_uint4(0, 0, 0, 0);
-      if (k0 + row < p.tk) kv = *reinterpret_cast<const uint4*>(kg + (k0 + row) * p.ks_t + ch * 8);
-      *reinterpret_cast<uint4*>(Ks + row * LDQ + ch * 8) = kv;
+      const bool ok = k0 + row < p.tk;
+      cp_async_16(ks + row * LDQ + ch * 8, ok ? kg + (k0 + row) * p.ks_t + ch * 8 : kg, ok);
+      if (with_v) cp_async_16(vs + row * LDQ + ch * 8, ok ? vg + (k0 + row) * p.vs_t + ch * 8 : vg, ok);
     }
-    if (with_v) {
-      // Row-fastest mapping: a warp writes 32 consecutive keys of the same
-      // columns of Vt, which keeps the transposing 2-byte stores conflict-free.
-      for (int idx = tid; idx < kBK * (D / 8); idx += kThreads) {
-        const int row = idx % kBK, ch = idx / kBK;
-        uint4 vv = make_uint4(0, 0, 0, 0);
-        if (k0 + row < p.tk) vv = *reinterpret_cast<const uint4*>(vg + (k0 + row) * p.vs_t + ch * 8);
-        const T* ve = reinterpret_cast<const T*>(&vv);
-#pragma unroll
-        for (int e = 0; e < 8; ++e) Vt[(ch * 8 + e) * LDV + row] = ve[e];
+    cp_async_commit();
+  };
+  // Runs body(t, b) over tiles t0..t1-1 with tile t in buffer b, loading tile
+  // t+1 while tile t is computed.
+  auto for_each_tile = [&](bool with_v, auto&& body) {
+    if (t0 < t1) issue_tile(t0, 0, with_v);
+    for (int t = t0; t < t1; ++t) {
+      const int b = (t - t0) & 1;
+      if (t + 1 < t1) {
+        issue_tile(t + 1, b ^ 1, with_v);
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
       }
+      __syncthreads();  // tile t visible to every warp
+      body(t, b);
+      __syncthreads();  // buffer b is refilled by the next iteration's issue
     }
-    __syncthreads();
   };
   // S = scale * Q K^T for the loaded tile, -inf where masked.
-  auto scores = [&](int t) {
+  // ldmatrix lane roles: lane 8i + r addresses row r of 8x8 matrix i.
+  const int lm_i = lane / 8, lm_r = lane % 8;
+  auto scores = [&](int t, int b) {
     const long long k0 = (long long)t * kBK;
+    const T* ks = Kbuf + b * kBK * LDQ;
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < KK; ++kk) {
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        const T* kp = Ks + (nt * 8 + rq) * LDQ + kk * 16 + 2 * quad;
-        mt::mma(s[nt], qa[kk], *reinterpret_cast<const std::uint32_t*>(kp),
-                *reinterpret_cast<const std::uint32_t*>(kp + 8));
+      for (int nt = 0; nt < NT; nt += 2) {
+        // B fragments (b0, b1) of key blocks nt and nt + 1: K rows are B's columns.
+        std::uint32_t kb[4];
+        ldmatrix_x4(kb, ks + ((nt + (lm_i >> 1)) * 8 + lm_r) * LDQ + kk * 16 + (lm_i & 1) * 8);
+        mt::mma(s[nt], qa[kk], kb[0], kb[1]);
+        mt::mma(s[nt + 1], qa[kk], kb[2], kb[3]);
       }
     }
     const bool need_mask = explicit_mask || partial_rows || k0 < last_lo || k0 + kBK > first_hi || k0 + kBK > p.tk;
@@ -350,9 +368,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
 
   // Clipped softmax: statistics pass for the final m, l.
   if (var == variant::clipped_softmax) {
-    for (int t = t0; t < t1; ++t) {
-      load_tile(t, false);
-      scores(t);
+    for_each_tile(false, [&](int t, int b) {
+      scores(t, b);
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         float mx = ninf;
@@ -366,15 +383,14 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
         l[r] = l[r] * __expf(m[r] - mn) + sum;
         m[r] = mn;
       }
-    }
+    });
 #pragma unroll
     for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r]);
   }
 
   // Output pass.
-  for (int t = t0; t < t1; ++t) {
-    load_tile(t, true);
-    scores(t);
+  for_each_tile(true, [&](int t, int b) {
+    scores(t, b);
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       if (var == variant::sigmoid) {
@@ -412,19 +428,24 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
       }
     }
     // O += P V
+    const T* vs = Vbuf + b * kBK * LDQ;
 #pragma unroll
     for (int ks = 0; ks < kBK / 16; ++ks) {
       const std::uint32_t a[4] = {mt::pack(s[2 * ks][0], s[2 * ks][1]), mt::pack(s[2 * ks][2], s[2 * ks][3]),
                                   mt::pack(s[2 * ks + 1][0], s[2 * ks + 1][1]),
                                   mt::pack(s[2 * ks + 1][2], s[2 * ks + 1][3])};
 #pragma unroll
-      for (int nd = 0; nd < ND; ++nd) {
-        const T* vp = Vt + (nd * 8 + rq) * LDV + ks * 16 + 2 * quad;
-        mt::mma(o[nd], a, *reinterpret_cast<const std::uint32_t*>(vp), *reinterpret_cast<const std::uint32_t*>(vp + 8));
+      for (int nd = 0; nd < ND; nd += 2) {
+        // B fragments of value columns nd and nd + 1: V rows are keys, so the
+        // transposing load yields B[key][d] pairs along the key axis.
+        std::uint32_t vb[4];
+        ldmatrix_x4_trans(vb, vs + (ks * 16 + (lm_i & 1) * 8 + lm_r) * LDQ + (nd + (lm_i >> 1)) * 8);
+        mt::mma(o[nd], a, vb[0], vb[1]);
+        mt::mma(o[nd + 1], a, vb[2], vb[3]);
       }
     }
     if (want_cols && !online) add_columns(t);
-  }
+  });
   if (online) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r]);
@@ -432,9 +453,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
 
   // Column sums of the online-softmax variants: recompute S per tile with the final m, l.
   if (want_cols && online) {
-    for (int t = t0; t < t1; ++t) {
-      load_tile(t, false);
-      scores(t);
+    for_each_tile(false, [&](int t, int b) {
+      scores(t, b);
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f, mu = m[r] == ninf ? 0.f : m[r];
@@ -444,7 +464,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
           for (int e = 2 * r; e < 2 * r + 2; ++e) s[nt][e] = __expf(s[nt][e] - mu) * inv;
       }
       add_columns(t);
-    }
+    });
   }
 
   // Epilogue: normalize, variant terms, store; null mass.
@@ -499,11 +519,11 @@ inline void check(cudaError_t e, const char* what) {
 
 template <int D, class T>
 void launch(const params& prm, int tq, int hq, cudaStream_t stream) {
-  constexpr int LDQ = D + 8, LDV = kBK + 8;
-  const std::size_t smem = sizeof(T) * std::size_t(kBQ * LDQ + kBK * LDQ + D * LDV) + sizeof(float) * kBK;
+  constexpr int LDQ = D + 8;
+  const std::size_t smem = sizeof(T) * std::size_t((kBQ + 4 * kBK) * LDQ) + sizeof(float) * kBK;
   check(cudaFuncSetAttribute(attention_kernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
         "cudaFuncSetAttribute");
-  const dim3 grid(unsigned((tq + kBQ - 1) / kBQ), unsigned(hq));
+  const dim3 grid(unsigned(hq), unsigned((tq + kBQ - 1) / kBQ));
 #if defined(SYSOUT_CUDA_EMULATION)
   (void)stream;
   ::sysout::cuda_emulation::launch(grid, dim3(kThreads), smem, [prm] { attention_kernel<D, T>(prm); });
@@ -540,7 +560,8 @@ inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = 
   if (!pb.out.rows_contiguous() || pb.out.stride(1) % 2 || pb.out.stride(0) % 2 ||
       (pb.out.type() != dtype::f32 && pb.out.type() != dtype::f16 && pb.out.type() != dtype::bf16))
     throw_error(pb.out.where(), "CUDA backend: out must be f32/f16/bf16 with a contiguous last axis and even strides");
-  if (s.tq >= (1ll << 31) / 64 || s.tk >= (1ll << 31)) throw_error("attention::cuda", "sequence too long");
+  // Query blocks index grid.y (at most 65535 blocks of kBQ rows).
+  if (s.tq > 65535ll * kBQ || s.tk >= (1ll << 31)) throw_error("attention::cuda", "sequence too long (Tq ", s.tq, ", Tk ", s.tk, ")");
 
   params p{};
   p.q = pb.q.data(), p.k = pb.k.data(), p.v = pb.v.data(), p.out = pb.out.data();
