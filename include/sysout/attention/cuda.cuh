@@ -6,18 +6,19 @@
 //   S = Q K^T with K tiles of 64 keys in shared memory (Q fragments stay in
 //   registers), online softmax on the S accumulators (running max/normalizer
 //   per row, quad shuffles), P re-packed in registers as the A operand of
-//   O += P V (V tile stored transposed in shared memory). Causal, sliding
-//   window and explicit masks mask only the tiles that need it; tiles outside
-//   the block's visible key range are skipped. GQA: head h reads kv-head h/group.
+//   O += P V. K and V tiles are double-buffered: cp.async brings tile t+1
+//   while tile t is computed; B fragments come from ldmatrix (V row-major,
+//   transposed by ldmatrix.trans). Causal, sliding window and explicit masks
+//   mask only the tiles that need it; tiles outside the block's visible key
+//   range are skipped; the heaviest causal query blocks start first. GQA:
+//   head h reads kv-head h/group.
 //
-// Fused statistics (stats.column_sums / null_mass), no materialized matrix:
-//   sigmoid and clipped softmax know their final weights per tile and add them
-//   to the column sums directly (shared-memory reduction, one global atomic
-//   per column and block). Online-softmax variants only know the final row
-//   normalizer after the last tile, so a second loop over K tiles recomputes
-//   S = Q K^T and adds exp(S - m)/l (no PV, no V loads): about +50% time when
-//   column sums are requested, nothing otherwise.
-// The clipped softmax needs the final normalizer before its nonlinearity: it
+// Fused statistics, no materialized matrix: null_mass is summed in the
+// epilogue. Column sums need each row's final normalizer, known only after
+// its last key tile, so the attention kernel writes per-row (shift, factor)
+// and a key-parallel column_sum_kernel recomputes S = Q K^T once per visible
+// score (no P V, no V loads, no atomics), about half the attention work. The
+// clipped softmax needs the final normalizer before its nonlinearity: it
 // makes a statistics pass (QK^T + exp) before the output pass.
 //
 // Host entry point: attend_cuda(problem, config, stats, stream) with every view
@@ -75,6 +76,7 @@ struct params {
   long long a_h, a_i, a_j;
   float* colsum;
   long long cs_h;
+  float2* rowstat;  // [Hq, Tq] per-row (shift, factor) for the column-sum kernel, or null
   float* null_mass;
   long long nm_s;
 };
@@ -182,6 +184,24 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+// x = scale * q_i . k_j: adds mask_add, or gives -inf where query i may not see
+// key j ([lo, hi) from key_bounds, explicit mask, rows past Tq).
+__device__ __forceinline__ float masked_score(const params& p, int h, long long i, long long j, long long lo,
+                                              long long hi, bool row_ok, float x) {
+  bool ok = row_ok && j >= lo && j < hi;
+  if (ok && p.mask) ok = p.mask[h * p.m_h + i * p.m_i + j * p.m_j] != 0;
+  if (ok && p.madd) x += p.madd[h * p.a_h + i * p.a_i + j * p.a_j];
+  return ok ? x : -INFINITY;
+}
+// Final weights of the variants without an online normalizer (masked: 0).
+__device__ __forceinline__ float sigmoid_weight(const params& p, float x) {
+  return x == -INFINITY ? 0.f : __fdividef(1.f, 1.f + __expf(-(x + p.sig_bias)));
+}
+// k = (zeta - gamma) / l, shift = the row max m (0 for an empty row).
+__device__ __forceinline__ float clipped_weight(const params& p, float x, float shift, float k) {
+  return x == -INFINITY ? 0.f : fminf(fmaxf(k * __expf(x - shift) + p.clip_gamma, 0.f), 1.f);
+}
+
 template <int D, class T>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   using mt = mma_type<T>;
@@ -193,7 +213,6 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   T* Qs = reinterpret_cast<T*>(smem_raw);
   T* Kbuf = Qs + kBQ * LDQ;           // two K tiles [kBK][LDQ] (double buffer)
   T* Vbuf = Kbuf + 2 * kBK * LDQ;     // two V tiles [kBK][LDQ], row-major: ldmatrix.trans transposes
-  float* colbuf = reinterpret_cast<float*>(Vbuf + 2 * kBK * LDQ);
 
   // Heads fastest, then query blocks from the last: under a causal mask the
   // last query blocks see the most keys, and starting them first keeps the
@@ -203,7 +222,6 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, quad = lane % 4, rq = lane / 4;
   const variant var = variant(p.var);
   const float ninf = -INFINITY;
-  const bool want_cols = p.colsum != nullptr;
   const bool online = p.online != 0;
 
   // Q tile -> shared -> register fragments.
@@ -214,7 +232,6 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
     if (q0 + row < p.tq) val = *reinterpret_cast<const uint4*>(qg + (q0 + row) * p.qs_t + ch * 8);
     *reinterpret_cast<uint4*>(Qs + row * LDQ + ch * 8) = val;
   }
-  if (tid < kBK) colbuf[tid] = 0.f;
   __syncthreads();
   const int ra = warp * 16 + rq;  // this thread's rows: ra and ra + 8 (block-local)
   std::uint32_t qa[KK][4];
@@ -331,41 +348,12 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        float x = s[nt][e] * p.scale;
-        if (need_mask) {
-          const int r = e >> 1;
-          const long long j = k0 + nt * 8 + 2 * quad + (e & 1), i = row_g[r];
-          bool ok = row_ok[r] && j >= lo[r] && j < hi[r];
-          if (ok && p.mask) ok = p.mask[h * p.m_h + i * p.m_i + j * p.m_j] != 0;
-          if (ok && p.madd) x += p.madd[h * p.a_h + i * p.a_i + j * p.a_j];
-          if (!ok) x = ninf;
-        }
-        s[nt][e] = x;
+        const float x = s[nt][e] * p.scale;
+        const int r = e >> 1;
+        s[nt][e] = need_mask ? masked_score(p, h, row_g[r], k0 + nt * 8 + 2 * quad + (e & 1), lo[r], hi[r], row_ok[r], x)
+                             : x;
       }
   };
-  // Adds this warp's weights s[][] (already final) to the block's column sums.
-  auto add_columns = [&](int t) {
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      float c0 = s[nt][0] + s[nt][2], c1 = s[nt][1] + s[nt][3];
-#pragma unroll
-      for (int off = 4; off < 32; off <<= 1) {
-        c0 += __shfl_xor_sync(0xffffffffu, c0, off);
-        c1 += __shfl_xor_sync(0xffffffffu, c1, off);
-      }
-      if (rq == 0) {
-        atomicAdd(&colbuf[nt * 8 + 2 * quad], c0);
-        atomicAdd(&colbuf[nt * 8 + 2 * quad + 1], c1);
-      }
-    }
-    __syncthreads();
-    const long long j = (long long)t * kBK + tid;
-    if (tid < kBK) {
-      if (j < p.tk && colbuf[tid] != 0.f) atomicAdd(&p.colsum[h * p.cs_h + j], colbuf[tid]);
-      colbuf[tid] = 0.f;
-    }
-  };
-
   // Clipped softmax: statistics pass for the final m, l.
   if (var == variant::clipped_softmax) {
     for_each_tile(false, [&](int t, int b) {
@@ -398,14 +386,14 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int e = 2 * r; e < 2 * r + 2; ++e)
-            s[nt][e] = s[nt][e] == ninf ? 0.f : __fdividef(1.f, 1.f + __expf(-(s[nt][e] + p.sig_bias)));
+            s[nt][e] = sigmoid_weight(p, s[nt][e]);
       } else if (var == variant::clipped_softmax) {
         const float k = l[r] > 0.f ? (p.clip_zeta - p.clip_gamma) / l[r] : 0.f, mm = m[r] == ninf ? 0.f : m[r];
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int e = 2 * r; e < 2 * r + 2; ++e)
-            s[nt][e] = fminf(fmaxf(k * __expf(s[nt][e] - mm) + p.clip_gamma, 0.f), 1.f);
+            s[nt][e] = clipped_weight(p, s[nt][e], mm, k);
       } else {
         float mx = ninf;
 #pragma unroll
@@ -444,27 +432,22 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
         mt::mma(o[nd + 1], a, vb[2], vb[3]);
       }
     }
-    if (want_cols && !online) add_columns(t);
   });
   if (online) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r]);
   }
 
-  // Column sums of the online-softmax variants: recompute S per tile with the final m, l.
-  if (want_cols && online) {
-    for_each_tile(false, [&](int t, int b) {
-      scores(t, b);
+  // Row statistics for the column-sum kernel: weight = f(x; shift, factor).
+  if (p.rowstat && quad == 0) {
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f, mu = m[r] == ninf ? 0.f : m[r];
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-          for (int e = 2 * r; e < 2 * r + 2; ++e) s[nt][e] = __expf(s[nt][e] - mu) * inv;
-      }
-      add_columns(t);
-    });
+    for (int r = 0; r < 2; ++r) {
+      if (!row_ok[r]) continue;
+      const float shift = m[r] == ninf ? 0.f : m[r];
+      // The same expressions as the output pass, so both see identical weights.
+      const float factor = l[r] > 0.f ? (var == variant::clipped_softmax ? p.clip_zeta - p.clip_gamma : 1.f) / l[r] : 0.f;
+      p.rowstat[(long long)h * p.tq + row_g[r]] = make_float2(shift, factor);
+    }
   }
 
   // Epilogue: normalize, variant terms, store; null mass.
@@ -513,24 +496,161 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   }
 }
 
+// Column sums, key-parallel: one block per (head, tile of kBK keys) keeps its
+// K tile in shared memory and streams the query tiles that can see it
+// (cp.async double buffer), recomputing S = Q K^T with the row statistics the
+// attention kernel wrote. Each thread owns fixed columns, so sums stay in
+// registers until one reduction at the end: no atomics, no materialized
+// probabilities. Costs one Q K^T and one exp per visible score (about half of
+// the attention kernel's work).
+template <int D, class T>
+__global__ void __launch_bounds__(kThreads) column_sum_kernel(const params p) {
+  using mt = mma_type<T>;
+  constexpr int LDQ = D + 8, NT = kBK / 8, KK = D / 16;
+  SYSOUT_DYNAMIC_SHARED(smem_raw);
+  T* Ks = reinterpret_cast<T*>(smem_raw);                         // [kBK][LDQ]
+  T* Qbuf = Ks + kBK * LDQ;                                       // two Q tiles [kBQ][LDQ]
+  float* red = reinterpret_cast<float*>(Qbuf + 2 * kBQ * LDQ);    // [kWarps][kBK]
+
+  const int h = blockIdx.x, g = h / p.group;
+  const long long k0 = (long long)blockIdx.y * kBK;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, quad = lane % 4, rq = lane / 4;
+  const int lm_i = lane / 8, lm_r = lane % 8;
+  const variant var = variant(p.var);
+  const bool explicit_mask = p.mask != nullptr || p.madd != nullptr;
+
+  // Query rows that may see a key of this tile (the mask of each score decides).
+  long long i_lo = 0, i_hi = p.tq;
+  if (p.causal) i_lo = max(i_lo, k0 - p.q_pos0);
+  if (p.window > 0) {
+    i_hi = min(i_hi, k0 + kBK - 1 + p.window - p.q_pos0);
+    if (!p.causal) i_lo = max(i_lo, k0 - p.window + 1 - p.q_pos0);
+  }
+  const int u0 = i_lo < i_hi ? int(i_lo / kBQ) : 0, u1 = i_lo < i_hi ? int((i_hi + kBQ - 1) / kBQ) : 0;
+
+  const T* kg = static_cast<const T*>(p.k) + (long long)g * p.ks_h;
+  const T* qg = static_cast<const T*>(p.q) + (long long)h * p.qs_h;
+  for (int idx = tid; idx < kBK * (D / 8); idx += kThreads) {
+    const int row = idx / (D / 8), ch = idx % (D / 8);
+    const bool ok = k0 + row < p.tk;
+    cp_async_16(Ks + row * LDQ + ch * 8, ok ? kg + (k0 + row) * p.ks_t + ch * 8 : kg, ok);
+  }
+  auto issue_q = [&](int u, int b) {
+    T* qs = Qbuf + b * kBQ * LDQ;
+    const long long r0 = (long long)u * kBQ;
+    for (int idx = tid; idx < kBQ * (D / 8); idx += kThreads) {
+      const int row = idx / (D / 8), ch = idx % (D / 8);
+      const bool ok = r0 + row < p.tq;
+      cp_async_16(qs + row * LDQ + ch * 8, ok ? qg + (r0 + row) * p.qs_t + ch * 8 : qg, ok);
+    }
+    cp_async_commit();
+  };
+
+  float cs[NT][2];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) cs[nt][0] = cs[nt][1] = 0.f;
+  float sc[NT][4];
+  if (u0 < u1) issue_q(u0, 0);  // the K tile's copies join this first group
+  else cp_async_commit();
+  for (int u = u0; u < u1; ++u) {
+    const int b = (u - u0) & 1;
+    if (u + 1 < u1) {
+      issue_q(u + 1, b ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const T* qs = Qbuf + b * kBQ * LDQ;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < KK; ++kk) {
+      std::uint32_t qa[4];  // A fragment: rows warp*16 + 0..15, columns kk*16 + 0..15
+      ldmatrix_x4(qa, qs + (warp * 16 + (lm_i & 1) * 8 + lm_r) * LDQ + kk * 16 + (lm_i >> 1) * 8);
+#pragma unroll
+      for (int nt = 0; nt < NT; nt += 2) {
+        std::uint32_t kb[4];
+        ldmatrix_x4(kb, Ks + ((nt + (lm_i >> 1)) * 8 + lm_r) * LDQ + kk * 16 + (lm_i & 1) * 8);
+        mt::mma(sc[nt], qa, kb[0], kb[1]);
+        mt::mma(sc[nt + 1], qa, kb[2], kb[3]);
+      }
+    }
+    const long long q0 = (long long)u * kBQ;
+    const long long row_g[2] = {q0 + warp * 16 + rq, q0 + warp * 16 + rq + 8};
+    const bool row_ok[2] = {row_g[0] < p.tq, row_g[1] < p.tq};
+    long long lo[2], hi[2];
+    key_bounds(p, row_g[0], lo[0], hi[0]);
+    key_bounds(p, row_g[1], lo[1], hi[1]);
+    // Every row of the tile sees every key of the tile: no per-score mask.
+    long long first_lo, first_hi, last_lo, last_hi;
+    key_bounds(p, q0, first_lo, first_hi);
+    key_bounds(p, min(q0 + kBQ, (long long)p.tq) - 1, last_lo, last_hi);
+    const bool need_mask = explicit_mask || q0 + kBQ > p.tq || k0 + kBK > p.tk || last_lo > k0 || first_hi < k0 + kBK;
+    float2 st[2] = {make_float2(0.f, 0.f), make_float2(0.f, 0.f)};
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      if (row_ok[r]) st[r] = p.rowstat[(long long)h * p.tq + row_g[r]];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        float x = sc[nt][e] * p.scale;
+        if (need_mask) x = masked_score(p, h, row_g[r], k0 + nt * 8 + 2 * quad + (e & 1), lo[r], hi[r], row_ok[r], x);
+        float w;
+        if (var == variant::sigmoid) w = sigmoid_weight(p, x);
+        else if (var == variant::clipped_softmax) w = clipped_weight(p, x, st[r].x, st[r].y);
+        else w = __expf(x - st[r].x) * st[r].y;
+        cs[nt][e & 1] += w;
+      }
+    __syncthreads();  // buffer b is refilled by the next iteration's issue
+  }
+  // Sum over the 8 row groups of the warp, then over warps.
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      float x = cs[nt][c];
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
+      if (rq == 0) red[warp * kBK + nt * 8 + 2 * quad + c] = x;
+    }
+  __syncthreads();
+  if (tid < kBK && k0 + tid < p.tk) {
+    float sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) sum += red[w * kBK + tid];
+    p.colsum[h * p.cs_h + k0 + tid] = sum;
+  }
+}
+
 inline void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw_error("attention::cuda", what, ": ", cudaGetErrorString(e));
 }
 
-template <int D, class T>
-void launch(const params& prm, int tq, int hq, cudaStream_t stream) {
-  constexpr int LDQ = D + 8;
-  const std::size_t smem = sizeof(T) * std::size_t((kBQ + 4 * kBK) * LDQ) + sizeof(float) * kBK;
-  check(cudaFuncSetAttribute(attention_kernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-        "cudaFuncSetAttribute");
-  const dim3 grid(unsigned(hq), unsigned((tq + kBQ - 1) / kBQ));
+// kernel<<<grid, kThreads, smem, stream>>>(prm), or its CPU emulation.
+template <class Kernel>
+void launch_kernel(Kernel kernel, dim3 grid, std::size_t smem, const params& prm, cudaStream_t stream,
+                   const char* what) {
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), what);
 #if defined(SYSOUT_CUDA_EMULATION)
   (void)stream;
-  ::sysout::cuda_emulation::launch(grid, dim3(kThreads), smem, [prm] { attention_kernel<D, T>(prm); });
+  ::sysout::cuda_emulation::launch(grid, dim3(kThreads), smem, [kernel, prm] { kernel(prm); });
 #else
-  attention_kernel<D, T><<<grid, kThreads, smem, stream>>>(prm);
+  kernel<<<grid, kThreads, smem, stream>>>(prm);
 #endif
-  check(cudaGetLastError(), "attention kernel launch");
+  check(cudaGetLastError(), what);
+}
+
+template <int D, class T>
+void launch(const params& prm, int tq, int tk, int hq, cudaStream_t stream) {
+  constexpr std::size_t row_bytes = sizeof(T) * (D + 8);
+  launch_kernel(attention_kernel<D, T>, dim3(unsigned(hq), unsigned((tq + kBQ - 1) / kBQ)),
+                (kBQ + 4 * kBK) * row_bytes, prm, stream, "attention kernel");
+  if (prm.colsum && tk > 0)
+    launch_kernel(column_sum_kernel<D, T>, dim3(unsigned(hq), unsigned((tk + kBK - 1) / kBK)),
+                  (kBK + 2 * kBQ) * row_bytes + sizeof(float) * kWarps * kBK, prm, stream, "column-sum kernel");
 }
 
 inline void require_f32(const tensor_view& t, const char* what) {
@@ -560,8 +680,8 @@ inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = 
   if (!pb.out.rows_contiguous() || pb.out.stride(1) % 2 || pb.out.stride(0) % 2 ||
       (pb.out.type() != dtype::f32 && pb.out.type() != dtype::f16 && pb.out.type() != dtype::bf16))
     throw_error(pb.out.where(), "CUDA backend: out must be f32/f16/bf16 with a contiguous last axis and even strides");
-  // Query blocks index grid.y (at most 65535 blocks of kBQ rows).
-  if (s.tq > 65535ll * kBQ || s.tk >= (1ll << 31)) throw_error("attention::cuda", "sequence too long (Tq ", s.tq, ", Tk ", s.tk, ")");
+  // Query and key tiles index grid.y (at most 65535).
+  if (s.tq > 65535ll * kBQ || s.tk > 65535ll * kBK) throw_error("attention::cuda", "sequence too long (Tq ", s.tq, ", Tk ", s.tk, ")");
 
   params p{};
   p.q = pb.q.data(), p.k = pb.k.data(), p.v = pb.v.data(), p.out = pb.out.data();
@@ -610,22 +730,42 @@ inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = 
   if (is_set(st.column_sums)) {
     require_f32(st.column_sums, "column_sums");
     p.colsum = static_cast<float*>(st.column_sums.data()), p.cs_h = st.column_sums.stride(0);
-    for (std::int64_t h = 0; h < s.hq; ++h)
-      check(cudaMemsetAsync(p.colsum + h * p.cs_h, 0, sizeof(float) * std::size_t(s.tk), stream), "cudaMemsetAsync");
+    // The column-sum kernel stores every key's sum; without queries it does not run.
+    if (s.tq == 0)
+      for (std::int64_t h = 0; h < s.hq; ++h)
+        check(cudaMemsetAsync(p.colsum + h * p.cs_h, 0, sizeof(float) * std::size_t(s.tk), stream), "cudaMemsetAsync");
   }
   if (is_set(st.null_mass)) {
     if (st.null_mass.type() != dtype::f32) throw_error(st.null_mass.where(), "CUDA backend: null_mass must be f32");
     p.null_mass = static_cast<float*>(st.null_mass.data()), p.nm_s = st.null_mass.stride(0);
-    for (std::int64_t h = 0; h < s.hq; ++h)
-      check(cudaMemsetAsync(p.null_mass + h * p.nm_s, 0, sizeof(float), stream), "cudaMemsetAsync");
+    // One memset when contiguous: each is a launch of a few microseconds.
+    if (p.nm_s == 1)
+      check(cudaMemsetAsync(p.null_mass, 0, sizeof(float) * std::size_t(s.hq), stream), "cudaMemsetAsync");
+    else
+      for (std::int64_t h = 0; h < s.hq; ++h)
+        check(cudaMemsetAsync(p.null_mass + h * p.nm_s, 0, sizeof(float), stream), "cudaMemsetAsync");
   }
   if (s.tq == 0 || s.hq == 0) return;
+  // Per-row (shift, factor) handed from the attention kernel to the column-sum
+  // kernel: stream-ordered scratch, freed once both kernels are done.
+  if (p.colsum) {
+    void* scratch = nullptr;
+    check(cudaMallocAsync(&scratch, sizeof(float2) * std::size_t(s.hq * s.tq), stream), "cudaMallocAsync (row statistics)");
+    p.rowstat = static_cast<float2*>(scratch);
+  }
+  struct free_scratch {
+    void* ptr;
+    cudaStream_t stream;
+    ~free_scratch() {
+      if (ptr) cudaFreeAsync(ptr, stream);
+    }
+  } scratch_guard{p.rowstat, stream};
   const bool bf = in == dtype::bf16;
   switch (s.d) {
 #define SYSOUT_ATTN_CASE(DIM)                                                   \
   case DIM:                                                                     \
-    if (bf) launch<DIM, __nv_bfloat16>(p, int(s.tq), int(s.hq), stream);        \
-    else launch<DIM, __half>(p, int(s.tq), int(s.hq), stream);                  \
+    if (bf) launch<DIM, __nv_bfloat16>(p, int(s.tq), int(s.tk), int(s.hq), stream); \
+    else launch<DIM, __half>(p, int(s.tq), int(s.tk), int(s.hq), stream);         \
     break;
     SYSOUT_ATTN_CASE(32)
     SYSOUT_ATTN_CASE(64)
