@@ -5,7 +5,10 @@
 // layout (contiguous rows use the direct kernels, the others gather first).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <vector>
@@ -270,3 +273,139 @@ TEST_CASE("fast paths: f16/bf16 attention streamed in odd query blocks equals th
       CHECK(whole.head_mass[std::size_t(h)] == doctest::Approx(ref.head_mass[std::size_t(h)]).epsilon(1e-6));
   }
 }
+
+TEST_CASE("fast paths: f16 sums at subnormals, near 65504 and mixed; NaN among the sampled 16-bit values") {
+  // The f16 sum widens the patterns of |x| by an integer shift (values x 2^-112,
+  // subnormal f32 for subnormal f16); the sample keeps NaN patterns and counts
+  // them out. Contiguous rows (the direct sample) and padded rows (gathered).
+  std::mt19937 rng(17);
+  std::normal_distribution<double> nd(0, 1);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (dtype t : {dtype::f16, dtype::bf16}) {
+    for (int layout : {0, 2}) {
+      for (int kind = 0; kind < 5; ++kind) {
+        const std::int64_t R = 300, C = 1001;  // 300300 values: the sampled median bracket
+        auto c = make_layout(t, R, C, layout);
+        for (std::int64_t i = 0; i < R; ++i)
+          for (std::int64_t j = 0; j < C; ++j) {
+            double x = nd(rng);
+            if (kind == 0) x = (0.01 + u(rng)) * 6e-5;                       // f16 subnormals
+            if (kind == 1) x = (i + j) % 2 ? x : (0.01 + u(rng)) * 6e-5;     // half subnormal
+            if (kind == 2) x = 60000.0 + 5504.0 * u(rng);                    // up to f16 max
+            if (kind == 3) x = (i * C + j) % 10 < 3 ? nan_v : x;              // 30% NaN
+            if (kind == 4) x = (i * C + j) % 10 < 7 ? nan_v : x;              // NaN the majority
+            c.v.set((i * C + j) % 3 ? x : -x, i, j);
+          }
+        CAPTURE(dtype_name(t));
+        CAPTURE(c.name);
+        CAPTURE(kind);
+        const auto a = find_massive_activations(c.v, 0, "layer_out");
+        massive_options ro;
+        ro.impl = backend::reference;
+        const auto b = find_massive_activations(c.v, 0, "layer_out", ro);
+        check_stats_equal(a.stats, b.stats);
+        CHECK(a.stats.mean_abs == doctest::Approx(b.stats.mean_abs).epsilon(1e-5));  // f32 chunk sums
+        CHECK(a.outliers.size() == b.outliers.size());
+        REQUIRE(a.top.size() == b.top.size());
+        for (std::size_t i = 0; i < a.top.size(); ++i) {
+          CHECK(a.top[i].token == b.top[i].token);
+          CHECK(a.top[i].dim == b.top[i].dim);
+        }
+      }
+    }
+  }
+}
+
+#ifdef SYSOUT_DETECT_HAVE_HIGHWAY
+namespace {
+template <class S>
+void check_scan_at_least_16(const std::vector<std::uint16_t>& p, float thr) {
+  std::vector<std::pair<std::size_t, float>> want, got;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const float a = std::fabs(S::scalar(p[i]));
+    if (a >= thr) want.push_back({i, a});
+  }
+  simd::scan_at_least<S>(p.data(), p.size(), thr, [&](std::size_t i, float a) { got.push_back({i, a}); });
+  CAPTURE(thr);
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].first == want[i].first);
+    CHECK(got[i].second == want[i].second);
+  }
+}
+}  // namespace
+
+TEST_CASE("fast paths: 16-bit threshold scans equal a scalar scan at thresholds on, between and beyond the patterns") {
+  // The scan compares patterns of |x| against the smallest pattern whose value
+  // reaches the threshold; NaN (either sign) never passes, Inf always does.
+  std::mt19937 rng(23);
+  std::normal_distribution<double> nd(0, 1);
+  std::uniform_int_distribution<int> e(-30, 20);
+  for (bool bf : {false, true}) {
+    CAPTURE(bf);
+    const std::uint16_t inf_b = bf ? 0x7f80 : 0x7c00, max_b = bf ? 0x7f7f : 0x7bff;
+    for (std::size_t n : {std::size_t(5), std::size_t(31), std::size_t(1037)}) {
+      std::vector<std::uint16_t> p(n);
+      for (auto& b : p) {
+        const float x = float(nd(rng) * std::ldexp(1.0, e(rng)));
+        b = bf ? f32_to_bf16(x) : f32_to_f16(x);
+      }
+      const std::uint16_t specials[] = {std::uint16_t(inf_b | 0x200), std::uint16_t(0x8000 | inf_b | 0x1), inf_b,
+                                        std::uint16_t(0x8000 | inf_b), 0x0000, 0x8000, 0x0001, 0x8003, max_b,
+                                        std::uint16_t(0x8000 | max_b)};
+      for (std::size_t k = 0; k < std::size(specials); ++k) p[(k * 7 + 3) % n] = specials[k];
+      p[n - 1] = std::uint16_t(inf_b | 0x40);  // NaN in the tail
+      auto val = [&](std::uint16_t b) { return bf ? bf16_to_f32(b) : f16_to_f32(b); };
+      const float some = std::fabs(val(p[n / 2]));
+      const float thrs[] = {-1.0f, 0.0f, 1e-9f, val(0x0001), std::nextafter(val(0x0001), 1.0f), some,
+                            std::nextafter(some, 0.0f), std::nextafter(some, 1e30f), 1.0f, 65504.0f, 65505.0f,
+                            65520.0f, 1e5f, 3.3e38f, val(max_b), std::numeric_limits<float>::max(),
+                            std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()};
+      for (float thr : thrs) {
+        if (bf)
+          check_scan_at_least_16<simd::bf16_src>(p, thr);
+        else
+          check_scan_at_least_16<simd::f16_src>(p, thr);
+      }
+    }
+  }
+}
+
+TEST_CASE("fast paths: counting selection (its count of <= answer), two-threshold counts and min_above equal sorting") {
+  std::mt19937 rng(29);
+  for (std::size_t n : {std::size_t(1), std::size_t(31), std::size_t(33), std::size_t(1000), std::size_t(5001)}) {
+    for (int spread : {3, 300, 65536}) {  // many ties .. all distinct-ish
+      std::uniform_int_distribution<int> d(0, spread - 1);
+      std::vector<std::uint16_t> p(n);
+      for (auto& v : p) v = std::uint16_t(spread == 65536 ? d(rng) : 1000 + d(rng));
+      std::vector<std::uint16_t> s = p;
+      std::sort(s.begin(), s.end());
+      CAPTURE(n);
+      CAPTURE(spread);
+      for (std::size_t k : {std::size_t(0), n / 2, (n - 1) / 2, n - 1}) {
+        for (bool interp : {false, true}) {
+          std::size_t upto = 0;
+          const std::uint16_t v = simd::select_u16(p.data(), n, k, 0, 0xffff, interp, 0, n, &upto);
+          CAPTURE(k);
+          CAPTURE(interp);
+          CHECK(v == s[k]);
+          CHECK(upto == std::size_t(std::upper_bound(s.begin(), s.end(), v) - s.begin()));
+          // from a bracket [lo, hi] around the answer with the counts at its ends
+          const std::uint16_t lo = s[k / 2], hi = s[std::min(n - 1, k + (n - k) / 2)];
+          const std::size_t c_lo = std::size_t(std::lower_bound(s.begin(), s.end(), lo) - s.begin());
+          const std::size_t c_hi = std::size_t(std::upper_bound(s.begin(), s.end(), hi) - s.begin());
+          CHECK(simd::select_u16(p.data(), n, k, lo, hi, interp, c_lo, c_hi, &upto) == s[k]);
+          CHECK(upto == std::size_t(std::upper_bound(s.begin(), s.end(), v) - s.begin()));
+        }
+        const std::uint16_t t = s[k];
+        std::size_t c1 = 0, c2 = 0;
+        simd::count_below2<std::uint16_t>(p.data(), n, t, std::uint16_t(t + 1), c1, c2);
+        CHECK(c1 == std::size_t(std::lower_bound(s.begin(), s.end(), t) - s.begin()));
+        CHECK(c2 == std::size_t(std::lower_bound(s.begin(), s.end(), std::uint16_t(t + 1)) - s.begin()));
+        const auto above = std::upper_bound(s.begin(), s.end(), t);
+        CHECK(simd::min_above_u16(p.data(), n, t) == (above == s.end() ? 0xffff : *above));
+      }
+    }
+  }
+}
+#endif  // SYSOUT_DETECT_HAVE_HIGHWAY
