@@ -375,7 +375,12 @@ inline std::size_t bracket_u16(const std::uint16_t* p, std::size_t n, std::uint1
       (void)c;
       const __mmask32 ge = _mm512_cmpge_epu16_mask(a.raw, vlo.raw);
       const __mmask32 inm = _mm512_mask_cmple_epu16_mask(ge, a.raw, vhi.raw);
+#if HWY_TARGET == HWY_AVX3_DL
       hn::StoreU(hn::VFromD<decltype(dw)>{_mm512_maskz_compress_epi16(inm, a.raw)}, dw, out + nb);
+#else
+      // vpcompressw needs AVX512-VBMI2 (AVX3_DL); AVX3 gets Highway's emulation.
+      hn::StoreU(hn::Compress(a, hn::MFromD<decltype(dw)>{inm}), dw, out + nb);
+#endif
       nb += std::size_t(_mm_popcnt_u32(inm));
       cnt_ge += std::size_t(_mm_popcnt_u32(ge));
 #else
