@@ -109,3 +109,58 @@ TEST_CASE("cuda emulation: cp.async lands at the wait_group that covers it, shuf
   });
   for (int lane = 0; lane < 32; ++lane) CHECK(ok[std::size_t(lane)] == 1);
 }
+
+// Warp 1 copies 32 rows of 16 bytes by cp.async; warp 0 reads them by ldmatrix.
+// `sync` puts the __syncthreads between the two that a correct kernel needs.
+static void copy_then_read(bool wait, bool sync, std::vector<std::uint32_t>& got) {
+  std::vector<std::uint16_t> src(32 * 8);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = __nv_bfloat16(float(i % 200)).bits;
+  emu::launch(dim3(1), dim3(64), 32 * 16, [&] {
+    auto* sm = emu::dynamic_shared();
+    const int t = int(threadIdx.x), lane = t % 32;
+    if (t >= 32) {
+      emu::cp_async_16(sm + lane * 16, src.data() + lane * 8, true);
+      emu::cp_async_commit();
+      if (wait) emu::cp_async_wait<0>();
+      (void)__shfl_xor_sync(0xffffffffu, lane, 1);
+    } else {
+      (void)__shfl_xor_sync(0xffffffffu, lane, 1);  // warp 1 runs to its wait first
+    }
+    if (sync) __syncthreads();
+    if (t < 32) {
+      std::uint32_t r[4];
+      emu::ldmatrix_x4(r, sm + lane * 16);
+      got[std::size_t(lane)] = r[0];
+    }
+  });
+}
+
+TEST_CASE("cuda emulation: races on cp.async data, missing waits and partial-warp collectives are errors") {
+  std::vector<std::uint32_t> got(32);
+  copy_then_read(true, true, got);  // the correct pattern: no error, the copied data
+  CHECK(got[5] == (std::uint32_t(__nv_bfloat16(float(10)).bits) | (std::uint32_t(__nv_bfloat16(float(11)).bits) << 16)));
+  // Without the barrier the read and the copy race: reported from whichever side comes second.
+  CHECK_THROWS_WITH_AS(copy_then_read(true, false, got), doctest::Contains("__syncthreads"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(copy_then_read(false, true, got), doctest::Contains("in flight"), std::runtime_error);
+  // A copy issued over rows another thread read in the same barrier interval.
+  CHECK_THROWS_WITH_AS(emu::launch(dim3(1), dim3(64), 32 * 16, [] {
+                         auto* sm = emu::dynamic_shared();
+                         const int t = int(threadIdx.x);
+                         static const std::uint32_t zeros[4] = {};
+                         if (t < 32) {
+                           std::uint32_t r[4];
+                           emu::ldmatrix_x4(r, sm + t * 16);
+                         } else {
+                           emu::cp_async_16(sm + (t - 32) * 16, zeros, true);
+                           emu::cp_async_commit();
+                           emu::cp_async_wait<0>();
+                         }
+                       }),
+                       doctest::Contains("overwrites"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(emu::launch(dim3(1), dim3(32), 0, [] {
+                         if (threadIdx.x < 16) (void)__shfl_xor_sync(0xffffffffu, 1, 1);
+                       }),
+                       doctest::Contains("deadlock"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(emu::launch(dim3(1), dim3(48), 0, [] {}), doctest::Contains("multiple of 32"),
+                       std::runtime_error);
+}

@@ -8,10 +8,18 @@
 // a block is a fiber (ucontext) on the calling OS thread; blocks run one after
 // another. Warp collectives (shuffles, mma.sync, ldmatrix) and __syncthreads
 // are barriers between fibers, so a collective reached by only part of a warp
-// deadlocks here as it would hang or be undefined on the GPU (reported and
-// aborted). cp.async copies are deferred to the cp.async.wait_group that
-// covers them, the latest moment the hardware may perform them, so a missing
-// wait shows up as stale shared memory instead of passing by luck.
+// deadlocks here as it would hang or be undefined on the GPU. cp.async copies
+// are deferred to the cp.async.wait_group that covers them, the latest moment
+// the hardware may perform them, so a missing wait shows up as stale shared
+// memory instead of passing by luck.
+//
+// Race check on the data that moves by cp.async and is read by ldmatrix (the
+// pipelined K/V/Q tiles), per 16-byte chunk of shared memory: a read of a
+// chunk with a copy still in flight, a read of another thread's copy without
+// a __syncthreads after that thread's wait, and a copy issued over a chunk
+// another thread read since the last __syncthreads. Errors (races, deadlock,
+// misaligned or out-of-range addresses) make launch() throw std::runtime_error
+// naming the block and thread, after the block ran to its end where possible.
 //
 // Not emulated: timing, memory coalescing, bank conflicts, and anything that is
 // not used by the kernels (texture, cooperative groups, warp-divergent masks).
@@ -29,6 +37,8 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 // ---------------------------------------------------------------- CUDA types
@@ -135,6 +145,15 @@ struct alignas(16) slot {
   unsigned char bytes[32];
 };
 
+// Race-check state of one 16-byte chunk of shared memory.
+struct chunk_state {
+  int pending = 0;  // cp.async issued, not yet performed
+  int writer = -1;  // thread whose cp.async wrote it last
+  unsigned write_epoch = 0;  // barrier generation at that write
+  int reader = -1;  // thread that read it by ldmatrix in read_epoch (-2: several)
+  unsigned read_epoch = ~0u;
+};
+
 struct block_run {
   std::vector<fiber> f;
   std::vector<std::unique_ptr<char[]>> stacks;
@@ -148,6 +167,8 @@ struct block_run {
   std::vector<int> warp_count;
   std::vector<unsigned> warp_gen;
   std::vector<slot> slots;  // [warp][2][32]
+  std::vector<chunk_state> chunks;  // one per 16 bytes of dynamic shared memory
+  std::string error;  // the first error of the launch
   std::function<void()> body;
 };
 
@@ -165,10 +186,13 @@ inline block_run& run() {
 }
 inline fiber& self() { return run().f[std::size_t(run().cur)]; }
 
-[[noreturn]] inline void fail(const char* what) {
-  const block_run& r = run();
-  std::fprintf(stderr, "cuda emulation: %s (block %u,%u,%u thread %d)\n", what, r.bid.x, r.bid.y, r.bid.z, r.cur);
-  std::abort();
+// Records the first error; launch() throws it once the block has finished.
+inline void report(const char* what) {
+  block_run& r = run();
+  if (!r.error.empty()) return;
+  char where[96];
+  std::snprintf(where, sizeof where, " (block %u,%u,%u thread %d)", r.bid.x, r.bid.y, r.bid.z, r.cur);
+  r.error = std::string("cuda emulation: ") + what + where;
 }
 
 // Waits until `count` threads arrived; the last one releases the others.
@@ -207,12 +231,7 @@ inline void fiber_entry() {
   // Returning switches to uc_link (the scheduler).
 }
 
-inline void perform(const std::vector<copy_op>& ops) {
-  for (const copy_op& c : ops) {
-    if (c.fill_zero) std::memset(c.dst, 0, c.bytes);
-    else std::memcpy(c.dst, c.src, c.bytes);
-  }
-}
+
 
 // Round-robin over the block's fibers until all finished.
 inline void run_block(block_run& r) {
@@ -228,11 +247,12 @@ inline void run_block(block_run& r) {
       if (f.done) --left;
     }
     if (!progressed && left > 0) {
-      std::fprintf(stderr,
-                   "cuda emulation: deadlock in block %u,%u,%u: %d threads wait at a barrier or warp "
-                   "collective that the others never reach\n",
-                   r.bid.x, r.bid.y, r.bid.z, left);
-      std::abort();
+      char msg[192];
+      std::snprintf(msg, sizeof msg,
+                    "cuda emulation: deadlock in block %u,%u,%u: %d threads wait at a barrier or warp "
+                    "collective that the others never reach",
+                    r.bid.x, r.bid.y, r.bid.z, left);
+      throw std::runtime_error(r.error.empty() ? std::string(msg) : r.error);
     }
   }
 }
@@ -248,6 +268,7 @@ inline void launch(dim3 grid, dim3 block, std::size_t smem_bytes, std::function<
   constexpr std::size_t stack_bytes = 256 * 1024;
   block_run r;
   r.nthreads = int(block.x * block.y * block.z);
+  if (r.nthreads % 32 != 0) throw std::runtime_error("cuda emulation: block size must be a multiple of 32 (full warps)");
   r.bdim = block, r.gdim = grid, r.body = std::move(body), r.smem_bytes = smem_bytes;
   const int warps = (r.nthreads + 31) / 32;
   r.f.resize(std::size_t(r.nthreads));
@@ -255,12 +276,17 @@ inline void launch(dim3 grid, dim3 block, std::size_t smem_bytes, std::function<
   r.slots.resize(std::size_t(warps) * 64);
   block_run* saved = current_run();
   current_run() = &r;
+  struct restore {
+    block_run* saved;
+    ~restore() { current_run() = saved; }
+  } restore_on_exit{saved};
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
         r.bid = dim3(bx, by, bz);
         // Shared memory starts as garbage on the GPU: a recognizable pattern here.
         r.smem.assign(smem_bytes + 16, 0xA5);
+        r.chunks.assign((smem_bytes + 15) / 16, chunk_state{});
         r.bar_count = 0;
         r.warp_count.assign(std::size_t(warps), 0);
         r.warp_gen.assign(std::size_t(warps), 0);
@@ -275,8 +301,8 @@ inline void launch(dim3 grid, dim3 block, std::size_t smem_bytes, std::function<
           makecontext(&f.uc, fiber_entry, 0);
         }
         run_block(r);
+        if (!r.error.empty()) throw std::runtime_error(r.error);
       }
-  current_run() = saved;
 }
 #pragma GCC diagnostic pop
 
@@ -295,6 +321,21 @@ inline bool in_shared(const void* p, std::size_t n) {
 
 // ------------------------------------------------------ warp-level PTX ops
 namespace detail {
+inline chunk_state& chunk_of(const void* p) {
+  return run().chunks[std::size_t(static_cast<const unsigned char*>(p) - dynamic_shared()) / 16];
+}
+// This thread reads 16 bytes at p (an ldmatrix row).
+inline void check_read(const void* p) {
+  block_run& r = run();
+  chunk_state& c = chunk_of(p);
+  if (c.pending > 0)
+    report("ldmatrix reads shared memory that a cp.async in flight will write (missing cp.async.wait_group)");
+  else if (c.writer >= 0 && c.writer != r.cur && c.write_epoch == r.bar_gen)
+    report("ldmatrix reads what another thread's cp.async wrote, with no __syncthreads after that thread's wait");
+  c.reader = (c.read_epoch == r.bar_gen && c.reader != r.cur) ? -2 : r.cur;
+  c.read_epoch = r.bar_gen;
+}
+
 inline std::uint16_t lo16(std::uint32_t x) { return std::uint16_t(x & 0xffffu); }
 inline std::uint16_t hi16(std::uint32_t x) { return std::uint16_t(x >> 16); }
 inline std::uint32_t pack16(std::uint16_t lo, std::uint16_t hi) { return std::uint32_t(lo) | (std::uint32_t(hi) << 16); }
@@ -307,7 +348,6 @@ void mma_m16n8k16(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, 
     std::uint32_t a[4], b0, b1;
   } mine{{a[0], a[1], a[2], a[3]}, b0, b1};
   const slot* s = warp_exchange(&mine, sizeof mine);
-  if (warp_size_of(run(), run().cur / 32) != 32) fail("mma.sync needs a full warp");
   auto cvt = [](std::uint16_t v) { return BF16 ? bf16_bits_to_float(v) : half_bits_to_float(v); };
   float A[16][16], B[16][8];
   for (int L = 0; L < 32; ++L) {
@@ -335,10 +375,16 @@ void mma_m16n8k16(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, 
 // 2(L%4) and 2(L%4)+1 of matrix i (transposed: rows 2(L%4), 2(L%4)+1 of column L/4).
 template <int N, bool Trans>
 void ldmatrix(std::uint32_t* out, const void* row_address) {
-  const slot* s = warp_exchange(&row_address, sizeof row_address);
   const int lane = run().cur % 32;
-  if (reinterpret_cast<std::uintptr_t>(row_address) % 16 != 0 && lane < 8 * N) fail("ldmatrix: row address not 16-byte aligned");
-  if (lane < 8 * N && !in_shared(row_address, 16)) fail("ldmatrix: row address outside dynamic shared memory");
+  if (lane < 8 * N) {
+    if (reinterpret_cast<std::uintptr_t>(row_address) % 16 != 0 || !in_shared(row_address, 16)) {
+      report("ldmatrix: row address not 16-byte aligned or outside dynamic shared memory");
+      row_address = dynamic_shared();  // keep the emulation in bounds
+    } else {
+      check_read(row_address);
+    }
+  }
+  const slot* s = warp_exchange(&row_address, sizeof row_address);
   auto row = [&](int m, int r) {
     const unsigned char* p;
     std::memcpy(&p, s[8 * m + r].bytes, sizeof p);
@@ -368,9 +414,16 @@ inline void ldmatrix_x2_trans(std::uint32_t (&r)[2], const void* row) { detail::
 
 // cp.async.cg.shared.global 16 bytes; src-size 0 (valid == false) fills zeros.
 inline void cp_async_16(void* smem_dst, const void* gmem_src, bool valid) {
-  if (reinterpret_cast<std::uintptr_t>(smem_dst) % 16 || (valid && reinterpret_cast<std::uintptr_t>(gmem_src) % 16))
-    detail::fail("cp.async: address not 16-byte aligned");
-  if (!in_shared(smem_dst, 16)) detail::fail("cp.async: destination outside dynamic shared memory");
+  if (reinterpret_cast<std::uintptr_t>(smem_dst) % 16 || (valid && reinterpret_cast<std::uintptr_t>(gmem_src) % 16) ||
+      !in_shared(smem_dst, 16)) {
+    detail::report("cp.async: address not 16-byte aligned, or destination outside dynamic shared memory");
+    return;
+  }
+  detail::block_run& r = detail::run();
+  detail::chunk_state& c = detail::chunk_of(smem_dst);
+  if (c.read_epoch == r.bar_gen && c.reader != -1 && c.reader != r.cur)
+    detail::report("cp.async overwrites shared memory another thread read since the last __syncthreads");
+  ++c.pending;
   detail::self().pending.push_back({smem_dst, gmem_src, 16, !valid});
 }
 inline void cp_async_commit() {
@@ -378,6 +431,20 @@ inline void cp_async_commit() {
   f.groups.push_back(std::move(f.pending));
   f.pending.clear();
 }
+namespace detail {
+inline void perform(const std::vector<copy_op>& ops) {
+  block_run& r = run();
+  for (const copy_op& op : ops) {
+    if (op.fill_zero) std::memset(op.dst, 0, op.bytes);
+    else std::memcpy(op.dst, op.src, op.bytes);
+    chunk_state& c = chunk_of(op.dst);
+    --c.pending;
+    c.writer = r.cur;
+    c.write_epoch = r.bar_gen;
+  }
+}
+}  // namespace detail
+
 template <int N>
 void cp_async_wait() {
   detail::fiber& f = detail::self();
@@ -410,7 +477,7 @@ inline void __syncthreads() {
 }
 template <class T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
-  if (mask != 0xffffffffu) sysout::cuda_emulation::detail::fail("__shfl_xor_sync: only full-warp masks are emulated");
+  if (mask != 0xffffffffu) sysout::cuda_emulation::detail::report("__shfl_xor_sync: only full-warp masks are emulated");
   const auto* s = sysout::cuda_emulation::detail::warp_exchange(&v, sizeof v);
   T out;
   std::memcpy(&out, s[(sysout::cuda_emulation::detail::run().cur % 32) ^ lane_mask].bytes, sizeof out);
