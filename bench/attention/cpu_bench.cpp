@@ -1,6 +1,7 @@
 // CPU attention benchmark: GFLOP/s of the Highway backend and of the scalar
 // reference for every variant at T=1024, d=64, causal, next to this core's
-// fp32 FMA peak measured in the same run. Single thread. Prints ratios.
+// fp32 FMA peak measured in the same run, one thread; then softmax over all
+// cores next to one. Prints ratios.
 //   bench_attention_cpu [T] [d] [heads]
 #include <algorithm>
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sysout/attention/highway.hpp"
@@ -107,5 +109,17 @@ int main(int argc, char** argv) {
                 r.g64, r.g32, r.gh, 100.0 * r.gh / peak, r.gh / r.g32, r.ghs, 100.0 * r.ovh);
   std::printf("(GFLOP/s; clipped_softmax is counted at the same nominal FLOPs although it makes a second\n"
               " pass over its kept tiles: clip, then P V)\n");
+
+  // attend_highway over every core (query heads spread over std::threads), next to one thread.
+  const int threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  {
+    config c;
+    problem p;
+    p.q = q.view(), p.k = k.view(), p.v = v.view(), p.out = out.view();
+    const double t1 = best_seconds([&] { attend_highway(p, c); }, 1.0);
+    const double tn = best_seconds([&] { attend_highway(p, c, {}, threads); }, 1.0);
+    std::printf("softmax over %d threads (%lld heads): %.2f GFLOP/s, %.2fx one thread\n", threads, (long long)H,
+                flops / tn / 1e9, t1 / tn);
+  }
   return 0;
 }

@@ -5730,6 +5730,43 @@ inline std::int64_t param_head(const tensor_view& t, std::int64_t h, const shape
   return t.shape()[0] == s.hq ? h : h / s.group();
 }
 
+// The part of a problem that computes query heads [h0, h1): q, out, per-head
+// masks, parameters and statistics narrowed to those heads, k and v to the KV
+// heads they read. [h0, h1) must be whole GQA groups or lie inside one group.
+// Any backend run on the part writes exactly what it writes for those heads
+// in the whole problem, so parts can run on different threads.
+struct problem_part {
+  problem p;
+  config c;
+  stats st;
+};
+inline problem_part head_part(const problem& p, const config& c, const stats& st, const shape_info& s, std::int64_t h0,
+                              std::int64_t h1) {
+  const std::int64_t G = s.group();
+  const bool whole_groups = h0 % G == 0 && h1 % G == 0, one_group = h1 > h0 && h0 / G == (h1 - 1) / G;
+  if (h0 < 0 || h1 > s.hq || h1 <= h0 || !(whole_groups || one_group))
+    throw_error("attention", "head range [", h0, ", ", h1, ") of ", s.hq, " query heads in groups of ", G,
+                " is not whole groups or inside one group");
+  const std::int64_t g0 = h0 / G, g1 = (h1 - 1) / G + 1;
+  // A head-indexed tensor narrowed to the part (by query or KV heads); others
+  // (2-D masks, parameters of other variants) as they are.
+  auto narrow = [&](const tensor_view& t, int rank) {
+    if (!is_set(t) || t.rank() != rank) return t;
+    if (t.dim(0) == s.hq) return t.slice(0, h0, h1);
+    if (t.dim(0) == s.hkv) return t.slice(0, g0, g1);
+    return t;
+  };
+  problem_part r{p, c, st};
+  r.p.q = p.q.slice(0, h0, h1), r.p.out = p.out.slice(0, h0, h1);
+  r.p.k = p.k.slice(0, g0, g1), r.p.v = p.v.slice(0, g0, g1);
+  r.p.mask = narrow(p.mask, 3), r.p.mask_add = narrow(p.mask_add, 3);
+  for (tensor_view* t : {&r.c.extra_key, &r.c.extra_value, &r.c.value_bias, &r.c.scaling_factor, &r.c.gate_logit})
+    *t = narrow(*t, 2);
+  r.c.sink_logit = narrow(c.sink_logit, 1);
+  r.st.column_sums = narrow(st.column_sums, 2), r.st.null_mass = narrow(st.null_mass, 1);
+  return r;
+}
+
 }  // namespace sysout::attention
 // ---- end sysout/attention/problem.hpp
 // ---- begin sysout/attention/reference.hpp
@@ -7926,8 +7963,8 @@ class hook_registry {
 // Highway SIMD backend, static dispatch: compiled for the target the including
 // translation unit is built for (-march=...). Every variant, f32/f16/bf16
 // inputs (converted to f32 once per call), fp32 accumulation, GQA, causal,
-// sliding window, masks, fused column sums / null mass. Single-threaded: call
-// it per head range from your own threads if you want more cores.
+// sliding window, masks, fused column sums / null mass. One call runs on one
+// thread; attend_highway_parallel spreads the heads over a thread pool.
 // For runtime CPU dispatch compile highway_dynamic.cpp into your program and
 // call attend_highway_dynamic() (highway_dynamic.hpp).
 // Highway 1.0.3 stops with "best baseline should be included in dynamic
@@ -7938,6 +7975,11 @@ class hook_registry {
 #define HWY_WANT_AVX3_DL
 #endif
 #include <hwy/highway.h>
+
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 // ---- begin sysout/attention/highway-inl.hpp
 // Per-target Highway code of the flash-style CPU attention. Included once per
@@ -8472,6 +8514,43 @@ inline void attend_highway(const problem& p, const config& c, const stats& st = 
   HWY_STATIC_DISPATCH(attend_impl)(p, c, st);
 }
 
+// The same over the caller's threads: parallel_for(n, f) must call f(i) for
+// every i in [0, n) and return when all are done (model::thread_pool's
+// parallel_for does). Work items are query heads, or whole KV groups for
+// short query blocks (decode), where packing K/V once per group matters more.
+// Each head is computed exactly as by attend_highway.
+template <class ParallelFor>
+void attend_highway_parallel(const problem& p, const config& c, const stats& st, ParallelFor&& parallel_for) {
+  const shape_info s = validate(p, c, st);
+  const std::int64_t per = s.tq < 16 ? s.group() : 1, n = s.hq / per;
+  std::exception_ptr failed;
+  std::mutex mu;
+  parallel_for(n, [&](std::int64_t i) {
+    try {
+      const problem_part part = head_part(p, c, st, s, i * per, (i + 1) * per);
+      attend_highway(part.p, part.c, part.st);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu);
+      if (!failed) failed = std::current_exception();
+    }
+  });
+  if (failed) std::rethrow_exception(failed);
+}
+
+// With `threads` std::threads started for the call (items handed out in turn).
+inline void attend_highway(const problem& p, const config& c, const stats& st, int threads) {
+  attend_highway_parallel(p, c, st, [threads](std::int64_t n, const auto& f) {
+    const std::int64_t nt = std::max<std::int64_t>(1, std::min<std::int64_t>(threads, n));
+    auto run = [&](std::int64_t t) {
+      for (std::int64_t i = t; i < n; i += nt) f(i);
+    };
+    std::vector<std::thread> pool;
+    for (std::int64_t t = 1; t < nt; ++t) pool.emplace_back(run, t);
+    run(0);
+    for (auto& th : pool) th.join();
+  });
+}
+
 // Name of the SIMD target attend_highway was compiled for ("AVX3_DL", "AVX2"...).
 inline const char* highway_static_target() { return hwy::TargetName(HWY_STATIC_TARGET); }
 
@@ -8995,7 +9074,7 @@ class session {
       fire(trace::site::attn_probs, l, pos0, att_.data(), {int(Hq), T, int(Tk)});
     } else {
 #if SYSOUT_MODEL_HAVE_HIGHWAY
-      attention::attend_highway(p, ac);
+      attention::attend_highway_parallel(p, ac, {}, [&](std::int64_t n, const auto& f) { pool_.parallel_for(n, f); });
 #else
       attention::attend_reference<double>(p, ac);
 #endif

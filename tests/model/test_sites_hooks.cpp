@@ -137,6 +137,14 @@ TEST_CASE("attention variants through sysout/attention: softmax equals the built
   for (int t = 0; t < 7; ++t)
     for (int v = 0; v < 512; ++v) md = std::max(md, std::fabs(a.get(t, v) - b.get(t, v)));
   CHECK(md < 1e-4);
+  // On two threads the heads are spread over the session's pool: the same logits.
+  model::session via2(m, 256, 2);
+  via2.attention = attention::config{};
+  auto b2 = via2.forward(prompt, true);
+  double md2 = 0;
+  for (int t = 0; t < 7; ++t)
+    for (int v = 0; v < 512; ++v) md2 = std::max(md2, std::fabs(b2.get(t, v) - b.get(t, v)));
+  CHECK(md2 < 1e-6);
   // generation step through the cache too
   auto a1 = builtin.forward(std::vector<int>{286});
   auto b1 = via.forward(std::vector<int>{286});

@@ -166,4 +166,41 @@ inline std::int64_t param_head(const tensor_view& t, std::int64_t h, const shape
   return t.shape()[0] == s.hq ? h : h / s.group();
 }
 
+// The part of a problem that computes query heads [h0, h1): q, out, per-head
+// masks, parameters and statistics narrowed to those heads, k and v to the KV
+// heads they read. [h0, h1) must be whole GQA groups or lie inside one group.
+// Any backend run on the part writes exactly what it writes for those heads
+// in the whole problem, so parts can run on different threads.
+struct problem_part {
+  problem p;
+  config c;
+  stats st;
+};
+inline problem_part head_part(const problem& p, const config& c, const stats& st, const shape_info& s, std::int64_t h0,
+                              std::int64_t h1) {
+  const std::int64_t G = s.group();
+  const bool whole_groups = h0 % G == 0 && h1 % G == 0, one_group = h1 > h0 && h0 / G == (h1 - 1) / G;
+  if (h0 < 0 || h1 > s.hq || h1 <= h0 || !(whole_groups || one_group))
+    throw_error("attention", "head range [", h0, ", ", h1, ") of ", s.hq, " query heads in groups of ", G,
+                " is not whole groups or inside one group");
+  const std::int64_t g0 = h0 / G, g1 = (h1 - 1) / G + 1;
+  // A head-indexed tensor narrowed to the part (by query or KV heads); others
+  // (2-D masks, parameters of other variants) as they are.
+  auto narrow = [&](const tensor_view& t, int rank) {
+    if (!is_set(t) || t.rank() != rank) return t;
+    if (t.dim(0) == s.hq) return t.slice(0, h0, h1);
+    if (t.dim(0) == s.hkv) return t.slice(0, g0, g1);
+    return t;
+  };
+  problem_part r{p, c, st};
+  r.p.q = p.q.slice(0, h0, h1), r.p.out = p.out.slice(0, h0, h1);
+  r.p.k = p.k.slice(0, g0, g1), r.p.v = p.v.slice(0, g0, g1);
+  r.p.mask = narrow(p.mask, 3), r.p.mask_add = narrow(p.mask_add, 3);
+  for (tensor_view* t : {&r.c.extra_key, &r.c.extra_value, &r.c.value_bias, &r.c.scaling_factor, &r.c.gate_logit})
+    *t = narrow(*t, 2);
+  r.c.sink_logit = narrow(c.sink_logit, 1);
+  r.st.column_sums = narrow(st.column_sums, 2), r.st.null_mass = narrow(st.null_mass, 1);
+  return r;
+}
+
 }  // namespace sysout::attention

@@ -440,7 +440,7 @@ class session {
       fire(trace::site::attn_probs, l, pos0, att_.data(), {int(Hq), T, int(Tk)});
     } else {
 #if SYSOUT_MODEL_HAVE_HIGHWAY
-      attention::attend_highway(p, ac);
+      attention::attend_highway_parallel(p, ac, {}, [&](std::int64_t n, const auto& f) { pool_.parallel_for(n, f); });
 #else
       attention::attend_reference<double>(p, ac);
 #endif
