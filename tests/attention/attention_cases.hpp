@@ -46,6 +46,10 @@ inline std::vector<case_spec> sweep(bool include_long) {
       {31, 31, 64, 64, 4, 2, false, 8, 0, mask_kind::none, false, dtype::f32},  // bidirectional window
       {45, 45, 64, 64, 2, 1, true, 0, 0, mask_kind::none, true, dtype::bf16},
       {29, 29, 128, 128, 2, 1, true, 0, 0, mask_kind::none, false, dtype::f16},
+      // Decode against a long KV cache (few query blocks: the CUDA backend splits the keys).
+      {1, 700, 64, 64, 4, 2, true, 0, 699, mask_kind::none, false, dtype::f32},
+      {5, 900, 128, 128, 2, 1, true, 0, 895, mask_kind::boolean, true, dtype::bf16},
+      {3, 800, 64, 64, 2, 2, true, 300, 797, mask_kind::additive, false, dtype::f32},  // sliding window
   };
   if (include_long) v.push_back({1100, 1100, 64, 64, 2, 1, true, 0, 0, mask_kind::none, false, dtype::f32});
   return v;
@@ -148,6 +152,13 @@ struct case_data {
   }
   stats backend_stats() { return stats{cols.view(), null_mass.view()}; }
 };
+
+// Root mean square of a tensor's elements (0 for an empty one).
+inline double rms(const tensor<float>& t) {
+  double s2 = 0;
+  for (std::int64_t i = 0; i < t.size(); ++i) s2 += double(t.data()[i]) * t.data()[i];
+  return t.size() ? std::sqrt(s2 / double(t.size())) : 0.0;
+}
 
 // max |a - b| / (atol + rtol |b|) must be <= 1.
 inline void expect_close(const tensor<float>& got, const tensor<float>& want, double atol, double rtol,

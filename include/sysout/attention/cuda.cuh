@@ -13,6 +13,12 @@
 //   range are skipped; the heaviest causal query blocks start first. GQA:
 //   head h reads kv-head h/group.
 //
+// Split keys (flash-decoding): when the grid has fewer query blocks than the
+// GPU has SMs (decode, few heads, long KV cache), blockIdx.z splits each
+// row's visible key tiles; the blocks write unnormalized partials (max, sum,
+// P V) and combine_kernel merges them by their maxima and finishes the rows
+// (the extra logits of softmax1 / sink_logit / kv_bias count in split 0 only).
+//
 // Fused statistics, no materialized matrix: null_mass is summed in the
 // epilogue. Column sums need each row's final normalizer, known only after
 // its last key tile, so the attention kernel writes per-row (shift, factor)
@@ -38,6 +44,7 @@
 #include <cuda_runtime.h>
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -77,6 +84,11 @@ struct params {
   float* colsum;
   long long cs_h;
   float2* rowstat;  // [Hq, Tq] per-row (shift, factor) for the column-sum kernel, or null
+  // Split keys (decode): block z of `splits` covers a share of the key tiles and
+  // writes unnormalized partials for combine_kernel instead of the output.
+  int splits;
+  float* part_o;     // [splits, Hq, Tq, dv]
+  float2* part_ml;   // [splits, Hq, Tq] running (max, sum)
   float* null_mass;
   long long nm_s;
 };
@@ -202,6 +214,55 @@ __device__ __forceinline__ float clipped_weight(const params& p, float x, float 
   return x == -INFINITY ? 0.f : fminf(fmaxf(k * __expf(x - shift) + p.clip_gamma, 0.f), 1.f);
 }
 
+// What turns a row's accumulated P V into its output: out = f (o inv + null_p
+// ev + vb). m, l: the row's final max and sum; extra: scale q . k'.
+struct row_terms {
+  float inv, null_p, f;
+  const float* ev;  // context value bias v' (scaled by null_p), or null
+  const float* vb;  // fixed value bias, or null
+};
+__device__ __forceinline__ row_terms finish_row(const params& p, int h, int g, long long i, float m, float l,
+                                                float extra) {
+  const variant var = variant(p.var);
+  row_terms t{1.f, 0.f, 1.f, nullptr, nullptr};
+  if (p.online) {
+    t.inv = l > 0.f ? 1.f / l : 0.f;
+    if (var == variant::softmax1) t.null_p = __expf(0.f - m) * t.inv;
+    if (var == variant::sink_logit) t.null_p = __expf(p.sink[h * p.sink_s] - m) * t.inv;
+    if (var == variant::kv_bias) t.null_p = __expf(extra - m) * t.inv;
+    if (l == 0.f) t.null_p = 0.f;
+  }
+  if (var == variant::value_bias_context) {
+    t.null_p = l > 0.f ? 1.f / (1.f + l * __expf(m - extra)) : 1.f;
+    t.ev = p.extra_value + (p.ev_per_q ? h : g) * p.ev_s;
+  }
+  if (var == variant::value_bias_fixed) t.vb = p.vbias + (p.vb_per_q ? h : g) * p.vb_s;
+  if (var == variant::scaling_factor) t.f = p.rowf[h * p.rf_h + i * p.rf_t];
+  if (var == variant::gated) t.f = 1.f / (1.f + __expf(-p.rowf[h * p.rf_h + i * p.rf_t]));
+  return t;
+}
+// Stores output columns c, c + 1 of the row at obase from accumulated o0, o1.
+__device__ __forceinline__ void store_pair(const params& p, const row_terms& t, long long obase, int c, float o0,
+                                           float o1) {
+  float x0 = o0 * t.inv, x1 = o1 * t.inv;
+  if (t.ev) x0 += t.null_p * t.ev[c], x1 += t.null_p * t.ev[c + 1];
+  if (t.vb) x0 += t.vb[c], x1 += t.vb[c + 1];
+  x0 *= t.f, x1 *= t.f;
+  if (p.out_type == 0) {
+    *reinterpret_cast<float2*>(static_cast<float*>(p.out) + obase + c) = make_float2(x0, x1);
+  } else if (p.out_type == 1) {
+    *reinterpret_cast<__half2*>(static_cast<__half*>(p.out) + obase + c) = __floats2half2_rn(x0, x1);
+  } else {
+    *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.out) + obase + c) = __floats2bfloat162_rn(x0, x1);
+  }
+}
+// Row statistics for the column-sum kernel: weight = f(x; shift, factor), the
+// same expressions as the output pass so both see identical weights.
+__device__ __forceinline__ float2 row_stat(const params& p, float m, float l) {
+  const float factor = l > 0.f ? (variant(p.var) == variant::clipped_softmax ? p.clip_zeta - p.clip_gamma : 1.f) / l : 0.f;
+  return make_float2(m == -INFINITY ? 0.f : m, factor);
+}
+
 template <int D, class T>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   using mt = mma_type<T>;
@@ -256,7 +317,14 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   key_bounds(p, q0, dummy, first_hi);
   const bool explicit_mask = p.mask != nullptr || p.madd != nullptr;
   const bool partial_rows = q0 + kBQ > p.tq;
-  const int t0 = blo < bhi ? int(blo / kBK) : 0, t1 = blo < bhi ? int((bhi + kBK - 1) / kBK) : 0;
+  int t0 = blo < bhi ? int(blo / kBK) : 0, t1 = blo < bhi ? int((bhi + kBK - 1) / kBK) : 0;
+  // Split keys: this block's share of the visible tiles (possibly none).
+  const int z = blockIdx.z;
+  if (p.splits > 1) {
+    const int chunk = (t1 - t0 + p.splits - 1) / p.splits;
+    const int b0 = min(t1, t0 + z * chunk), b1 = min(t1, b0 + chunk);
+    t0 = b0, t1 = b1;
+  }
 
   // The extra logit s0 = scale * q . k' (kv_bias, value_bias_context).
   float extra[2] = {ninf, ninf};
@@ -273,12 +341,15 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   float o[ND][4];
 #pragma unroll
   for (int nd = 0; nd < ND; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;
-  if (var == variant::softmax1) m[0] = m[1] = 0.f, l[0] = l[1] = (quad == 0 ? 1.f : 0.f);
-  if (var == variant::sink_logit) {
+  // The extra logit of softmax1 (0), sink_logit and kv_bias (with v') counts
+  // once: in the first block of a split row.
+  const bool first_split = z == 0;
+  if (first_split && var == variant::softmax1) m[0] = m[1] = 0.f, l[0] = l[1] = (quad == 0 ? 1.f : 0.f);
+  if (first_split && var == variant::sink_logit) {
     const float s = p.sink[h * p.sink_s];
     m[0] = m[1] = s, l[0] = l[1] = (quad == 0 ? 1.f : 0.f);
   }
-  if (var == variant::kv_bias) {
+  if (first_split && var == variant::kv_bias) {
     const float* ev = p.extra_value + (p.ev_per_q ? h : g) * p.ev_s;
     m[0] = extra[0], m[1] = extra[1], l[0] = l[1] = (quad == 0 ? 1.f : 0.f);
 #pragma unroll
@@ -438,16 +509,24 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
     for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r]);
   }
 
-  // Row statistics for the column-sum kernel: weight = f(x; shift, factor).
-  if (p.rowstat && quad == 0) {
+  // Split keys: unnormalized partials for combine_kernel, which finishes the rows.
+  if (p.splits > 1) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       if (!row_ok[r]) continue;
-      const float shift = m[r] == ninf ? 0.f : m[r];
-      // The same expressions as the output pass, so both see identical weights.
-      const float factor = l[r] > 0.f ? (var == variant::clipped_softmax ? p.clip_zeta - p.clip_gamma : 1.f) / l[r] : 0.f;
-      p.rowstat[(long long)h * p.tq + row_g[r]] = make_float2(shift, factor);
+      const long long prow = ((long long)z * p.hq + h) * p.tq + row_g[r];
+      if (quad == 0) p.part_ml[prow] = make_float2(m[r], l[r]);
+#pragma unroll
+      for (int nd = 0; nd < ND; ++nd)
+        *reinterpret_cast<float2*>(p.part_o + prow * D + nd * 8 + 2 * quad) = make_float2(o[nd][2 * r], o[nd][2 * r + 1]);
     }
+    return;
+  }
+
+  if (p.rowstat && quad == 0) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      if (row_ok[r]) p.rowstat[(long long)h * p.tq + row_g[r]] = row_stat(p, m[r], l[r]);
   }
 
   // Epilogue: normalize, variant terms, store; null mass.
@@ -455,44 +534,71 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (!row_ok[r]) continue;
-    const long long i = row_g[r];
-    float inv = 1.f, null_p = 0.f;
-    if (online) {
-      inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
-      if (var == variant::softmax1) null_p = __expf(0.f - m[r]) * inv;
-      if (var == variant::sink_logit) null_p = __expf(p.sink[h * p.sink_s] - m[r]) * inv;
-      if (var == variant::kv_bias) null_p = __expf(extra[r] - m[r]) * inv;
-      if (l[r] == 0.f) null_p = 0.f;
-    }
-    if (var == variant::value_bias_context)
-      null_p = l[r] > 0.f ? 1.f / (1.f + l[r] * __expf(m[r] - extra[r])) : 1.f;
-    float f = 1.f;
-    if (var == variant::scaling_factor) f = p.rowf[h * p.rf_h + i * p.rf_t];
-    if (var == variant::gated) f = 1.f / (1.f + __expf(-p.rowf[h * p.rf_h + i * p.rf_t]));
-    const float* ev = (var == variant::value_bias_context) ? p.extra_value + (p.ev_per_q ? h : g) * p.ev_s : nullptr;
-    const float* vb = (var == variant::value_bias_fixed) ? p.vbias + (p.vb_per_q ? h : g) * p.vb_s : nullptr;
-    const long long obase = h * p.os_h + i * p.os_t;
+    const row_terms rt = finish_row(p, h, g, row_g[r], m[r], l[r], extra[r]);
+    const long long obase = h * p.os_h + row_g[r] * p.os_t;
 #pragma unroll
-    for (int nd = 0; nd < ND; ++nd) {
-      const int c = nd * 8 + 2 * quad;
-      float x0 = o[nd][2 * r] * inv, x1 = o[nd][2 * r + 1] * inv;
-      if (ev) x0 += null_p * ev[c], x1 += null_p * ev[c + 1];
-      if (vb) x0 += vb[c], x1 += vb[c + 1];
-      x0 *= f, x1 *= f;
-      if (p.out_type == 0) {
-        *reinterpret_cast<float2*>(static_cast<float*>(p.out) + obase + c) = make_float2(x0, x1);
-      } else if (p.out_type == 1) {
-        *reinterpret_cast<__half2*>(static_cast<__half*>(p.out) + obase + c) = __floats2half2_rn(x0, x1);
-      } else {
-        *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.out) + obase + c) = __floats2bfloat162_rn(x0, x1);
-      }
-    }
-    if (quad == 0) null_sum += null_p;
+    for (int nd = 0; nd < ND; ++nd) store_pair(p, rt, obase, nd * 8 + 2 * quad, o[nd][2 * r], o[nd][2 * r + 1]);
+    if (quad == 0) null_sum += rt.null_p;
   }
   if (p.null_mass) {
 #pragma unroll
     for (int off = 1; off < 32; off <<= 1) null_sum += __shfl_xor_sync(0xffffffffu, null_sum, off);
     if (lane == 0 && null_sum != 0.f) atomicAdd(&p.null_mass[h * p.nm_s], null_sum);
+  }
+}
+
+// Finishes rows whose keys were split over blocks: merges the partial (max,
+// sum, P V) of every split by their maxima, then the row epilogue of
+// attention_kernel. One warp a row, lanes own column pairs.
+template <int D, class T>
+__global__ void __launch_bounds__(kThreads) combine_kernel(const params p) {
+  constexpr int CP = (D / 2 + 31) / 32;  // column pairs per lane
+  const int h = blockIdx.x, g = h / p.group, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const long long i = (long long)blockIdx.y * kWarps + warp;
+  if (i >= p.tq) return;  // the whole warp: i is the same in every lane
+  const variant var = variant(p.var);
+  // Sigmoid weights are final and unscaled: its partials just add up.
+  const bool plain_sum = var == variant::sigmoid;
+  float mx = -INFINITY;
+  for (int z = 0; z < p.splits; ++z) mx = fmaxf(mx, p.part_ml[((long long)z * p.hq + h) * p.tq + i].x);
+  const float mu = mx == -INFINITY ? 0.f : mx;
+  float acc[CP][2], sum = 0.f;
+#pragma unroll
+  for (int k = 0; k < CP; ++k) acc[k][0] = acc[k][1] = 0.f;
+  for (int z = 0; z < p.splits; ++z) {
+    const long long prow = ((long long)z * p.hq + h) * p.tq + i;
+    const float2 ml = p.part_ml[prow];
+    const float w = plain_sum ? 1.f : __expf(ml.x - mu);  // an empty split: max -inf, weight 0
+    sum += ml.y * w;
+#pragma unroll
+    for (int k = 0; k < CP; ++k) {
+      const int c = 2 * (lane + 32 * k);
+      if (c < D) {
+        const float2 o = *reinterpret_cast<const float2*>(p.part_o + prow * D + c);
+        acc[k][0] += o.x * w, acc[k][1] += o.y * w;
+      }
+    }
+  }
+  float extra = -INFINITY;  // scale * q . k'
+  if (var == variant::kv_bias || var == variant::value_bias_context) {
+    const T* q = static_cast<const T*>(p.q) + h * p.qs_h + i * p.qs_t;
+    const float* ek = p.extra_key + (p.ek_per_q ? h : g) * p.ek_s;
+    float a = 0.f;
+    for (int c = lane; c < D; c += 32) a += float(q[c]) * ek[c];
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) a += __shfl_xor_sync(0xffffffffu, a, off);
+    extra = a * p.scale;
+  }
+  const row_terms rt = finish_row(p, h, g, i, mx, sum, extra);
+  const long long obase = h * p.os_h + i * p.os_t;
+#pragma unroll
+  for (int k = 0; k < CP; ++k) {
+    const int c = 2 * (lane + 32 * k);
+    if (c < D) store_pair(p, rt, obase, c, acc[k][0], acc[k][1]);
+  }
+  if (lane == 0) {
+    if (p.rowstat) p.rowstat[(long long)h * p.tq + i] = row_stat(p, mx, sum);
+    if (p.null_mass && rt.null_p != 0.f) atomicAdd(&p.null_mass[h * p.nm_s], rt.null_p);
   }
 }
 
@@ -646,8 +752,11 @@ void launch_kernel(Kernel kernel, dim3 grid, std::size_t smem, const params& prm
 template <int D, class T>
 void launch(const params& prm, int tq, int tk, int hq, cudaStream_t stream) {
   constexpr std::size_t row_bytes = sizeof(T) * (D + 8);
-  launch_kernel(attention_kernel<D, T>, dim3(unsigned(hq), unsigned((tq + kBQ - 1) / kBQ)),
+  launch_kernel(attention_kernel<D, T>, dim3(unsigned(hq), unsigned((tq + kBQ - 1) / kBQ), unsigned(prm.splits)),
                 (kBQ + 4 * kBK) * row_bytes, prm, stream, "attention kernel");
+  if (prm.splits > 1)
+    launch_kernel(combine_kernel<D, T>, dim3(unsigned(hq), unsigned((tq + kWarps - 1) / kWarps)), 0, prm, stream,
+                  "split-combine kernel");
   if (prm.colsum && tk > 0)
     launch_kernel(column_sum_kernel<D, T>, dim3(unsigned(hq), unsigned((tk + kBK - 1) / kBK)),
                   (kBK + 2 * kBQ) * row_bytes + sizeof(float) * kWarps * kBK, prm, stream, "column-sum kernel");
@@ -746,20 +855,36 @@ inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = 
         check(cudaMemsetAsync(p.null_mass + h * p.nm_s, 0, sizeof(float), stream), "cudaMemsetAsync");
   }
   if (s.tq == 0 || s.hq == 0) return;
-  // Per-row (shift, factor) handed from the attention kernel to the column-sum
-  // kernel: stream-ordered scratch, freed once both kernels are done.
-  if (p.colsum) {
-    void* scratch = nullptr;
-    check(cudaMallocAsync(&scratch, sizeof(float2) * std::size_t(s.hq * s.tq), stream), "cudaMallocAsync (row statistics)");
-    p.rowstat = static_cast<float2*>(scratch);
-  }
+  // Fewer query blocks than SMs (decode, few heads): split the keys of each
+  // row over blocks, at least two key tiles each, to fill the GPU
+  // (flash-decoding). The clipped softmax needs its final normalizer before
+  // the nonlinearity and is not split.
+  int device = 0, sms = 1;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  const long long blocks = s.hq * ((s.tq + kBQ - 1) / kBQ), tiles = (s.tk + kBK - 1) / kBK;
+  p.splits = 1;
+  if (var != variant::clipped_softmax && blocks < sms)
+    p.splits = int(std::max(1ll, std::min({(2ll * sms + blocks - 1) / blocks, tiles / 2, 64ll})));
+  // Stream-ordered scratch, freed once every kernel is done: split partials,
+  // and per-row (shift, factor) for the column-sum kernel.
+  const std::size_t rows = std::size_t(s.hq * s.tq), splits = std::size_t(p.splits);
+  const std::size_t part_o_bytes = p.splits > 1 ? sizeof(float) * splits * rows * std::size_t(s.dv) : 0,
+                    part_ml_bytes = p.splits > 1 ? sizeof(float2) * splits * rows : 0,
+                    rowstat_bytes = p.colsum ? sizeof(float2) * rows : 0;
+  void* scratch = nullptr;
+  if (part_o_bytes + part_ml_bytes + rowstat_bytes > 0)
+    check(cudaMallocAsync(&scratch, part_o_bytes + part_ml_bytes + rowstat_bytes, stream), "cudaMallocAsync (scratch)");
   struct free_scratch {
     void* ptr;
     cudaStream_t stream;
     ~free_scratch() {
       if (ptr) cudaFreeAsync(ptr, stream);
     }
-  } scratch_guard{p.rowstat, stream};
+  } scratch_guard{scratch, stream};
+  auto* base = static_cast<unsigned char*>(scratch);
+  if (part_o_bytes) p.part_o = reinterpret_cast<float*>(base), p.part_ml = reinterpret_cast<float2*>(base + part_o_bytes);
+  if (rowstat_bytes) p.rowstat = reinterpret_cast<float2*>(base + part_o_bytes + part_ml_bytes);
   const bool bf = in == dtype::bf16;
   switch (s.d) {
 #define SYSOUT_ATTN_CASE(DIM)                                                   \

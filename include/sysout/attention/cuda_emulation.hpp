@@ -532,3 +532,15 @@ inline cudaError_t cudaMemsetAsync(void* d, int v, std::size_t n, cudaStream_t =
   return cudaSuccess;
 }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
+inline cudaError_t cudaGetDevice(int* d) {
+  *d = 0;
+  return cudaSuccess;
+}
+// A small GPU, so that test problems of a few blocks take the paths meant for
+// problems smaller than a real GPU (split keys).
+constexpr int emulated_multiprocessors = 16;
+inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr, int) {
+  *v = emulated_multiprocessors;
+  return cudaSuccess;
+}
