@@ -1,5 +1,7 @@
 // GPU timing of the CUDA attention kernels, the C++ half of gpu_bench.py.
-// Prints one line per (variant, T, d): RESULT variant T d heads ms ms_with_column_sums
+// Prints one line per (variant, T, d): RESULT variant T d heads ms ms_with_column_sums,
+// and per (T, d) for decode (one query against T cached keys, the keys split
+// over blocks): DECODE variant T d heads ms ms_with_column_sums
 //   bench_attention_cuda [heads] [T list...]
 #include <cuda_runtime.h>
 
@@ -87,6 +89,20 @@ int main(int argc, char** argv) {
         std::printf("RESULT %s %d %d %d %.5f %.5f\n", std::string(variant_name(var)).c_str(), T, D, H, ms, mss);
         std::fflush(stdout);
       }
+      // Decode: the last query of each head against all T keys.
+      const problem full = p;
+      p.q = tensor_view(static_cast<std::uint16_t*>(q) + std::size_t(T - 1) * D, dtype::bf16, {H, 1, D},
+                        {std::int64_t(T) * D, D, 1});
+      p.out = tensor_view(o, dtype::bf16, {H, 1, D}, {std::int64_t(T) * D, D, 1});
+      p.q_pos0 = T - 1;
+      const stats st1{st.column_sums, st.null_mass};
+      for (variant var : {variant::softmax, variant::sink_logit}) {
+        c.variant = var;
+        const float ms = time_ms({}), mss = time_ms(st1);
+        std::printf("DECODE %s %d %d %d %.5f %.5f\n", std::string(variant_name(var)).c_str(), T, D, H, ms, mss);
+        std::fflush(stdout);
+      }
+      p = full;
       for (void* x : {q, k, v, o, cols, nullm, params}) cudaFree(x);
       cudaEventDestroy(e0), cudaEventDestroy(e1);
     }

@@ -2,7 +2,8 @@
 """GPU benchmark of sysout's CUDA attention variants, in one run:
   ours (bench_attention_cuda) vs torch SDPA (flash backend, standard softmax)
   and vs a PyTorch eager implementation of the same variant; bf16, causal,
-  [1, H, T, d] (H = 16), T = 512..8192, d = 64 / 128. Prints ratios
+  [1, H, T, d] (H = 16), T = 512..8192, d = 64 / 128, and decode (one query
+  against T keys) next to SDPA flash on the same shapes. Prints ratios
   (>1 = ours faster) and the cost of the fused column sums.
 Usage: python3 bench/attention/gpu_bench.py BUILD_DIR [--heads 16] [--T 512 1024 ...]
 """
@@ -77,11 +78,11 @@ def main():
     if res.returncode != 0:
         print(res.stdout, res.stderr)
         sys.exit(res.returncode)
-    ours = {}
+    ours, decode = {}, {}
     for line in res.stdout.splitlines():
-        if line.startswith("RESULT"):
-            _, var, T, d, H, ms, mss = line.split()
-            ours[(var, int(T), int(d))] = (float(ms), float(mss))
+        if line.startswith("RESULT") or line.startswith("DECODE"):
+            kind, var, T, d, H, ms, mss = line.split()
+            (ours if kind == "RESULT" else decode)[(var, int(T), int(d))] = (float(ms), float(mss))
         else:
             print(line)
     print("torch", torch.__version__, "| device", torch.cuda.get_device_name(0))
@@ -116,6 +117,15 @@ def main():
                 torch.cuda.empty_cache()
                 print("%-19s %5d %4d %9.4f %9.4f %9.4f %7.2fx %9.4f %7.2fx %7.1f%%" % (
                     var, T, d, ms, mss, sdpa, sdpa / ms, em, em / ms, 100 * (mss / ms - 1)))
+            # Decode: one query (the last) against the T keys, next to SDPA flash on the same shapes.
+            q1 = q[:, :, -1:, :].contiguous()
+            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                sd1 = timed(lambda: F.scaled_dot_product_attention(q1, k, v), 50)
+            for var in ("softmax", "sink_logit"):
+                if (var, T, d) in decode:
+                    ms, mss = decode[(var, T, d)]
+                    print("decode %-12s %5d %4d %9.4f %9.4f %9.4f %7.2fx %7.1f%%" % (
+                        var, T, d, ms, mss, sd1, sd1 / ms, 100 * (mss / ms - 1)))
 
 
 if __name__ == "__main__":
