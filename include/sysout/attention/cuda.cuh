@@ -309,12 +309,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   key_bounds(p, row_g[1], lo[1], hi[1]);
   const bool row_ok[2] = {row_g[0] < p.tq, row_g[1] < p.tq};
   // Block key range (lo and hi grow with the row).
-  long long blo, bhi, last_lo, dummy;
-  const long long qlast = min(q0 + kBQ, (long long)p.tq) - 1;
-  key_bounds(p, q0, blo, dummy);
-  key_bounds(p, qlast, last_lo, bhi);
-  long long first_hi;
-  key_bounds(p, q0, dummy, first_hi);
+  long long blo, first_hi, last_lo, bhi;
+  key_bounds(p, q0, blo, first_hi);
+  key_bounds(p, min(q0 + kBQ, (long long)p.tq) - 1, last_lo, bhi);
   const bool explicit_mask = p.mask != nullptr || p.madd != nullptr;
   const bool partial_rows = q0 + kBQ > p.tq;
   int t0 = blo < bhi ? int(blo / kBK) : 0, t1 = blo < bhi ? int((bhi + kBK - 1) / kBK) : 0;
