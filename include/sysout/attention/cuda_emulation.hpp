@@ -21,6 +21,10 @@
 // misaligned or out-of-range addresses) make launch() throw std::runtime_error
 // naming the block and thread, after the block ran to its end where possible.
 //
+// Like the CUDA headers it stands in for, it defines the CUDA names in the
+// global namespace (dim3, __half, threadIdx as a macro, min/max for int and
+// long long, cudaMalloc...): include it only in translation units meant for it.
+//
 // Not emulated: timing, memory coalescing, bank conflicts, and anything that is
 // not used by the kernels (texture, cooperative groups, warp-divergent masks).
 // Numerics: mma accumulates the exact products in fp32 in k order; __expf is
