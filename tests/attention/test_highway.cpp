@@ -32,6 +32,7 @@ TEST_CASE("highway: rejects what the reference rejects") {
   config c;
   c.variant = variant::gated;
   CHECK_THROWS_AS(attend_highway(p, c), sysout::error);
+  CHECK_THROWS_AS(attend_highway(p, c, {}, 2), sysout::error);  // checked before any thread starts
   c.variant = variant::softmax;
   c.window = -1;
   CHECK_THROWS_AS(attend_highway(p, c), sysout::error);
