@@ -11597,6 +11597,15 @@ namespace sysout::trace {
 // Sun et al. (2024) use the median; some follow-ups use the mean.
 using detect::reference_stat;
 
+// Built by a function rather than a braced default member initializer, which
+// g++ 12 -O2 reports as "may be used uninitialized" (a false positive).
+inline std::vector<site> default_row_sites() {
+  std::vector<site> v;
+  for (site s : {site::embed, site::attn_out, site::resid_mid, site::mlp_out, site::layer_out, site::down_proj_in})
+    v.push_back(s);
+  return v;
+}
+
 struct recorder_config {
   // Sites that get summaries. Empty = the sites the papers' analyses read:
   // the residual stream (embed, resid_mid, layer_out), the two components that
@@ -11613,8 +11622,7 @@ struct recorder_config {
   // Full rows (all features, signed) are kept for positions < track_first_tokens
   // and for up to max_dynamic_rows positions that carried a massive activation
   // at a residual-stream site of an earlier layer, at these sites:
-  std::vector<site> row_sites = {site::embed, site::attn_out, site::resid_mid, site::mlp_out, site::layer_out,
-                                 site::down_proj_in};
+  std::vector<site> row_sites = default_row_sites();
   std::int64_t track_first_tokens = 64;
   std::size_t max_dynamic_rows = 64;
   // Full copies (f32) of these (site, layer) tensors; layer any_layer = every layer.
