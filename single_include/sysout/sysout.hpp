@@ -7753,7 +7753,8 @@ inline std::string transformer_lens_name(site s, int layer) {
 // down_proj_in is "ffn_swiglu" (LLaMA) / "ffn_geglu" (Gemma) / "ffn_gelu" (GPT-2)
 // in llama.cpp; we write "ffn_swiglu" and accept all (and the older "ffn_gate_par").
 inline std::string llama_cpp_name(site s, int layer) {
-  const std::string l = "-" + std::to_string(layer);
+  std::string l(1, '-');  // appended, not "-" + ...: g++ 12 -Wrestrict false positive on the insert
+  l += std::to_string(layer);
   switch (s) {
     case site::embed: return "inp_embd";
     case site::attn_norm_out: return "attn_norm" + l;

@@ -35,7 +35,10 @@ void write_safetensors(const fs::path& p, const std::map<std::string, st_entry>&
   std::uint64_t off = 0;
   for (const auto& [name, e] : ts) {
     h += ",\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[";
-    for (std::size_t i = 0; i < e.shape.size(); ++i) h += (i ? "," : "") + std::to_string(e.shape[i]);
+    for (std::size_t i = 0; i < e.shape.size(); ++i) {
+      if (i) h += ',';
+      h += std::to_string(e.shape[i]);
+    }
     const std::uint64_t n = e.data.size() * 4;
     h += "],\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + n) + "]}";
     off += n;
