@@ -127,6 +127,45 @@ TEST_CASE("cuda: every variant over the shape sweep matches the reference (bf16 
   CHECK(checked >= 100);
 }
 
+TEST_CASE("cuda: f16 and bf16 outputs are the f32 output rounded once (prefill and split-key decode)") {
+  skip_without_gpu();
+  for (const case_spec& cs : {case_spec{37, 37, 64, 64, 2, 1, true, 0, 0, mask_kind::none, false, dtype::bf16},
+                              case_spec{1, 700, 64, 64, 4, 2, true, 0, 699, mask_kind::none, false, dtype::f16}}) {
+    for (variant var : {variant::softmax1, variant::value_bias_context, variant::gated}) {
+      CAPTURE(cs.str());
+      CAPTURE(variant_name(var));
+      case_data cd(cs);
+      config c = cd.make_config(var);
+      device_memory dm;
+      c.extra_key = dm.copy(c.extra_key), c.extra_value = dm.copy(c.extra_value);
+      c.gate_logit = dm.copy(c.gate_logit);
+      problem p;
+      p.q = dm.copy(cd.q), p.k = dm.copy(cd.k), p.v = dm.copy(cd.v), p.q_pos0 = cd.p.q_pos0;
+      p.out = dm.copy(cd.out.view());
+      attend_cuda(p, c);
+      REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+      dm.back(p.out, cd.out);
+      for (dtype ot : {dtype::f16, dtype::bf16}) {
+        CAPTURE(dtype_name(ot));
+        std::vector<std::uint16_t> host(std::size_t(cd.out.size()));
+        const tensor_view hv(host.data(), ot, cd.out.shape());
+        problem p16 = p;
+        p16.out = dm.copy(hv);
+        attend_cuda(p16, c);
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+        REQUIRE(cudaMemcpy(host.data(), p16.out.data(), host.size() * 2, cudaMemcpyDeviceToHost) == cudaSuccess);
+        int wrong = 0;
+        for (std::int64_t i = 0; i < cd.out.size(); ++i) {
+          std::uint16_t rounded = 0;  // the f32 result rounded to nearest even
+          store_from_double(&rounded, ot, double(cd.out.data()[i]));
+          wrong += host[std::size_t(i)] != rounded;
+        }
+        CHECK(wrong == 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("cuda: unsupported inputs throw before launching") {
   skip_without_gpu();
   case_data cd({8, 8, 32, 48, 2, 1, true, 0, 0, mask_kind::none, false, dtype::bf16});
