@@ -50,6 +50,9 @@ inline std::vector<case_spec> sweep(bool include_long) {
       {1, 700, 64, 64, 4, 2, true, 0, 699, mask_kind::none, false, dtype::f32},
       {5, 900, 128, 128, 2, 1, true, 0, 895, mask_kind::boolean, true, dtype::bf16},
       {3, 800, 64, 64, 2, 2, true, 300, 797, mask_kind::additive, false, dtype::f32},  // sliding window
+      // d = 256 (Gemma 3): prefill across key tiles, and decode with split keys.
+      {70, 70, 256, 256, 2, 1, true, 0, 0, mask_kind::none, true, dtype::bf16},
+      {1, 300, 256, 256, 2, 1, true, 0, 299, mask_kind::boolean, false, dtype::f32},
   };
   if (include_long) v.push_back({1100, 1100, 64, 64, 2, 1, true, 0, 0, mask_kind::none, false, dtype::f32});
   return v;

@@ -30,7 +30,7 @@
 // Host entry point: attend_cuda(problem, config, stats, stream) with every view
 // pointing to device memory. Requirements (checked, sysout::error otherwise):
 // q/k/v f16 or bf16 (same dtype), out f32/f16/bf16, d == dv in {32, 64, 80, 96,
-// 128}, last axis contiguous, other strides multiples of 8 elements and 16-byte
+// 128, 256}, last axis contiguous, other strides multiples of 8 elements and 16-byte
 // aligned base pointers; variant parameters, mask_add, stats: f32; mask: i8.
 //
 // With SYSOUT_CUDA_EMULATION defined, this header compiles as plain C++ and the
@@ -94,6 +94,11 @@ struct params {
 };
 
 constexpr int kWarps = 4, kBQ = 64, kBK = 64, kThreads = 32 * kWarps;
+// Keys per tile: 32 for D = 256 (Gemma), whose O accumulators take 128
+// registers a thread and whose double-buffered 64-key K/V tiles would pass
+// sm_80's 163 KB of shared memory; 64 otherwise.
+template <int D>
+constexpr int key_tile = D > 128 ? 32 : 64;
 
 // Warp-level PTX: inline assembly on the GPU, emulated on the CPU.
 #if defined(SYSOUT_CUDA_EMULATION)
@@ -268,8 +273,12 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   using mt = mma_type<T>;
   // Rows padded by 8 elements (16 bytes): the 8 row addresses of an ldmatrix
   // then fall on distinct bank groups for every supported D.
+  constexpr int kBK = key_tile<D>;  // shadows the default
   constexpr int LDQ = D + 8, NT = kBK / 8, ND = D / 8, KK = D / 16;
   static_assert(ND % 2 == 0 && NT % 2 == 0, "ldmatrix.x4 loads fragments of two 8-column blocks");
+  // Q fragments stay in registers up to D = 128; for D = 256 the registers go
+  // to the O accumulators and Q fragments are re-read from shared memory.
+  constexpr bool q_in_regs = D <= 128;
   SYSOUT_DYNAMIC_SHARED(smem_raw);
   T* Qs = reinterpret_cast<T*>(smem_raw);
   T* Kbuf = Qs + kBQ * LDQ;           // two K tiles [kBK][LDQ] (double buffer)
@@ -295,9 +304,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   }
   __syncthreads();
   const int ra = warp * 16 + rq;  // this thread's rows: ra and ra + 8 (block-local)
-  std::uint32_t qa[KK][4];
+  std::uint32_t qa[q_in_regs ? KK : 1][4];
 #pragma unroll
-  for (int kk = 0; kk < KK; ++kk) {
+  for (int kk = 0; kk < (q_in_regs ? KK : 0); ++kk) {
     qa[kk][0] = *reinterpret_cast<const std::uint32_t*>(Qs + ra * LDQ + kk * 16 + 2 * quad);
     qa[kk][1] = *reinterpret_cast<const std::uint32_t*>(Qs + (ra + 8) * LDQ + kk * 16 + 2 * quad);
     qa[kk][2] = *reinterpret_cast<const std::uint32_t*>(Qs + ra * LDQ + kk * 16 + 8 + 2 * quad);
@@ -402,13 +411,17 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
     for (int nt = 0; nt < NT; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < KK; ++kk) {
+      std::uint32_t qf[4];  // A fragment: rows warp*16 + 0..15, columns kk*16 + 0..15
+      if constexpr (!q_in_regs)
+        ldmatrix_x4(qf, Qs + (warp * 16 + (lm_i & 1) * 8 + lm_r) * LDQ + kk * 16 + (lm_i >> 1) * 8);
+      const std::uint32_t(&qk)[4] = q_in_regs ? qa[q_in_regs ? kk : 0] : qf;
 #pragma unroll
       for (int nt = 0; nt < NT; nt += 2) {
         // B fragments (b0, b1) of key blocks nt and nt + 1: K rows are B's columns.
         std::uint32_t kb[4];
         ldmatrix_x4(kb, ks + ((nt + (lm_i >> 1)) * 8 + lm_r) * LDQ + kk * 16 + (lm_i & 1) * 8);
-        mt::mma(s[nt], qa[kk], kb[0], kb[1]);
-        mt::mma(s[nt + 1], qa[kk], kb[2], kb[3]);
+        mt::mma(s[nt], qk, kb[0], kb[1]);
+        mt::mma(s[nt + 1], qk, kb[2], kb[3]);
       }
     }
     const bool need_mask = explicit_mask || partial_rows || k0 < last_lo || k0 + kBK > first_hi || k0 + kBK > p.tk;
@@ -609,6 +622,7 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const params p) {
 template <int D, class T>
 __global__ void __launch_bounds__(kThreads) column_sum_kernel(const params p) {
   using mt = mma_type<T>;
+  constexpr int kBK = key_tile<D>;  // shadows the default
   constexpr int LDQ = D + 8, NT = kBK / 8, KK = D / 16;
   SYSOUT_DYNAMIC_SHARED(smem_raw);
   T* Ks = reinterpret_cast<T*>(smem_raw);                         // [kBK][LDQ]
@@ -749,6 +763,7 @@ void launch_kernel(Kernel kernel, dim3 grid, std::size_t smem, const params& prm
 template <int D, class T>
 void launch(const params& prm, int tq, int tk, int hq, cudaStream_t stream) {
   constexpr std::size_t row_bytes = sizeof(T) * (D + 8);
+  constexpr int kBK = key_tile<D>;
   launch_kernel(attention_kernel<D, T>, dim3(unsigned(hq), unsigned((tq + kBQ - 1) / kBQ), unsigned(prm.splits)),
                 (kBQ + 4 * kBK) * row_bytes, prm, stream, "attention kernel");
   if (prm.splits > 1)
@@ -776,8 +791,8 @@ inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = 
     throw_error("attention::cuda", "q, k, v must all be f16 or all bf16 (got ", dtype_name(in), ", ",
                 dtype_name(pb.k.type()), ", ", dtype_name(pb.v.type()), ")");
   if (s.d != s.dv) throw_error("attention::cuda", "needs dv == d (got d=", s.d, ", dv=", s.dv, ")");
-  if (s.d != 32 && s.d != 64 && s.d != 80 && s.d != 96 && s.d != 128)
-    throw_error("attention::cuda", "head dim ", s.d, " not compiled (32, 64, 80, 96, 128)");
+  if (s.d != 32 && s.d != 64 && s.d != 80 && s.d != 96 && s.d != 128 && s.d != 256)
+    throw_error("attention::cuda", "head dim ", s.d, " not compiled (32, 64, 80, 96, 128, 256)");
   for (const tensor_view* t : {&pb.q, &pb.k, &pb.v}) {
     if (!t->rows_contiguous() || t->stride(0) % 8 || t->stride(1) % 8 || (reinterpret_cast<std::uintptr_t>(t->data()) % 16))
       throw_error(t->where(), "CUDA backend needs a contiguous last axis, strides that are multiples of 8 and a "
@@ -787,7 +802,7 @@ inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = 
       (pb.out.type() != dtype::f32 && pb.out.type() != dtype::f16 && pb.out.type() != dtype::bf16))
     throw_error(pb.out.where(), "CUDA backend: out must be f32/f16/bf16 with a contiguous last axis and even strides");
   // Query and key tiles index grid.y (at most 65535).
-  if (s.tq > 65535ll * kBQ || s.tk > 65535ll * kBK) throw_error("attention::cuda", "sequence too long (Tq ", s.tq, ", Tk ", s.tk, ")");
+  if (s.tq > 65535ll * kBQ || s.tk > 65535ll * key_tile<256>) throw_error("attention::cuda", "sequence too long (Tq ", s.tq, ", Tk ", s.tk, ")");
 
   params p{};
   p.q = pb.q.data(), p.k = pb.k.data(), p.v = pb.v.data(), p.out = pb.out.data();
@@ -859,7 +874,8 @@ inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = 
   int device = 0, sms = 1;
   check(cudaGetDevice(&device), "cudaGetDevice");
   check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  const long long blocks = s.hq * ((s.tq + kBQ - 1) / kBQ), tiles = (s.tk + kBK - 1) / kBK;
+  const long long kt = s.d > 128 ? key_tile<256> : key_tile<64>;
+  const long long blocks = s.hq * ((s.tq + kBQ - 1) / kBQ), tiles = (s.tk + kt - 1) / kt;
   p.splits = 1;
   if (var != variant::clipped_softmax && blocks < sms)
     p.splits = int(std::max(1ll, std::min({(2ll * sms + blocks - 1) / blocks, tiles / 2, 64ll})));
@@ -894,6 +910,7 @@ inline void attend_cuda(const problem& pb, const config& cfg, const stats& st = 
     SYSOUT_ATTN_CASE(80)
     SYSOUT_ATTN_CASE(96)
     SYSOUT_ATTN_CASE(128)
+    SYSOUT_ATTN_CASE(256)
 #undef SYSOUT_ATTN_CASE
     default: break;
   }
