@@ -268,6 +268,58 @@ __device__ __forceinline__ float2 row_stat(const params& p, float m, float l) {
   return make_float2(m == -INFINITY ? 0.f : m, factor);
 }
 
+// Starts cp.async copies of rows [r0, r0 + ROWS) of a [rows, D] matrix (row
+// stride ld) into shared rows of D + 8 elements; rows at or past `rows` are
+// zero-filled (their scores are masked, and 0 * V must stay finite).
+template <int D, int ROWS, class T>
+__device__ __forceinline__ void copy_rows_async(T* dst, const T* src, long long ld, long long r0, long long rows,
+                                                int tid) {
+  for (int idx = tid; idx < ROWS * (D / 8); idx += kThreads) {
+    const int row = idx / (D / 8), ch = idx % (D / 8);
+    const bool ok = r0 + row < rows;
+    cp_async_16(dst + row * (D + 8) + ch * 8, ok ? src + (r0 + row) * ld + ch * 8 : src, ok);
+  }
+}
+// Runs body(t, b) for t in [t0, t1) with tile t in shared buffer b = (t - t0) & 1;
+// issue(t, b) starts and commits the copies of tile t, and tile t + 1 is in
+// flight while tile t is computed.
+template <class Issue, class Body>
+__device__ __forceinline__ void pipeline_tiles(int t0, int t1, Issue&& issue, Body&& body) {
+  if (t0 < t1) issue(t0, 0);
+  for (int t = t0; t < t1; ++t) {
+    const int b = (t - t0) & 1;
+    if (t + 1 < t1) {
+      issue(t + 1, b ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // tile t visible to every warp
+    body(t, b);
+    __syncthreads();  // buffer b is refilled by the next iteration's issue
+  }
+}
+// A fragment of rows row0 + 0..15, columns kk * 16 + 0..15 of a shared tile
+// with rows of LDQ elements (ldmatrix: lane 8i + r addresses row r of matrix i).
+template <int LDQ, class T>
+__device__ __forceinline__ void load_a_fragment(std::uint32_t (&a)[4], const T* tile, int row0, int kk, int lane) {
+  const int lm_i = lane / 8, lm_r = lane % 8;
+  ldmatrix_x4(a, tile + (row0 + (lm_i & 1) * 8 + lm_r) * LDQ + kk * 16 + (lm_i >> 1) * 8);
+}
+// s += A K^T for the 16 columns kk of a K tile in shared memory (rows of LDQ):
+// K rows are B's columns; one ldmatrix.x4 gives the B fragments of two key blocks.
+template <int NT, int LDQ, class T>
+__device__ __forceinline__ void mma_qk(float (&s)[NT][4], const std::uint32_t (&a)[4], const T* ks, int kk, int lane) {
+  const int lm_i = lane / 8, lm_r = lane % 8;
+#pragma unroll
+  for (int nt = 0; nt < NT; nt += 2) {
+    std::uint32_t kb[4];
+    ldmatrix_x4(kb, ks + ((nt + (lm_i >> 1)) * 8 + lm_r) * LDQ + kk * 16 + (lm_i & 1) * 8);
+    mma_type<T>::mma(s[nt], a, kb[0], kb[1]);
+    mma_type<T>::mma(s[nt + 1], a, kb[2], kb[3]);
+  }
+}
+
 template <int D, class T>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   using mt = mma_type<T>;
@@ -370,39 +422,19 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
   const T* vg = static_cast<const T*>(p.v) + (long long)g * p.vs_h;
   float s[NT][4];
 
-  // Issues the cp.async copies of tile t's K (and V) into buffer b; rows past
-  // Tk are zero-filled (their scores are masked, and 0 * V must stay finite).
-  auto issue_tile = [&](int t, int b, bool with_v) {
-    const long long k0 = (long long)t * kBK;
-    T* ks = Kbuf + b * kBK * LDQ;
-    T* vs = Vbuf + b * kBK * LDQ;
-    for (int idx = tid; idx < kBK * (D / 8); idx += kThreads) {
-      const int row = idx / (D / 8), ch = idx % (D / 8);
-      const bool ok = k0 + row < p.tk;
-      cp_async_16(ks + row * LDQ + ch * 8, ok ? kg + (k0 + row) * p.ks_t + ch * 8 : kg, ok);
-      if (with_v) cp_async_16(vs + row * LDQ + ch * 8, ok ? vg + (k0 + row) * p.vs_t + ch * 8 : vg, ok);
-    }
-    cp_async_commit();
-  };
-  // Runs body(t, b) over tiles t0..t1-1 with tile t in buffer b, loading tile
-  // t+1 while tile t is computed.
+  // Body over the visible key tiles, K (and V) of tile t in buffer b.
   auto for_each_tile = [&](bool with_v, auto&& body) {
-    if (t0 < t1) issue_tile(t0, 0, with_v);
-    for (int t = t0; t < t1; ++t) {
-      const int b = (t - t0) & 1;
-      if (t + 1 < t1) {
-        issue_tile(t + 1, b ^ 1, with_v);
-        cp_async_wait<1>();
-      } else {
-        cp_async_wait<0>();
-      }
-      __syncthreads();  // tile t visible to every warp
-      body(t, b);
-      __syncthreads();  // buffer b is refilled by the next iteration's issue
-    }
+    pipeline_tiles(
+        t0, t1,
+        [&](int t, int b) {
+          copy_rows_async<D, kBK>(Kbuf + b * kBK * LDQ, kg, p.ks_t, (long long)t * kBK, p.tk, tid);
+          if (with_v) copy_rows_async<D, kBK>(Vbuf + b * kBK * LDQ, vg, p.vs_t, (long long)t * kBK, p.tk, tid);
+          cp_async_commit();
+        },
+        body);
   };
   // S = scale * Q K^T for the loaded tile, -inf where masked.
-  // ldmatrix lane roles: lane 8i + r addresses row r of 8x8 matrix i.
+  // ldmatrix lane roles (V below): lane 8i + r addresses row r of 8x8 matrix i.
   const int lm_i = lane / 8, lm_r = lane % 8;
   auto scores = [&](int t, int b) {
     const long long k0 = (long long)t * kBK;
@@ -411,18 +443,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const params p) {
     for (int nt = 0; nt < NT; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < KK; ++kk) {
-      std::uint32_t qf[4];  // A fragment: rows warp*16 + 0..15, columns kk*16 + 0..15
-      if constexpr (!q_in_regs)
-        ldmatrix_x4(qf, Qs + (warp * 16 + (lm_i & 1) * 8 + lm_r) * LDQ + kk * 16 + (lm_i >> 1) * 8);
-      const std::uint32_t(&qk)[4] = q_in_regs ? qa[q_in_regs ? kk : 0] : qf;
-#pragma unroll
-      for (int nt = 0; nt < NT; nt += 2) {
-        // B fragments (b0, b1) of key blocks nt and nt + 1: K rows are B's columns.
-        std::uint32_t kb[4];
-        ldmatrix_x4(kb, ks + ((nt + (lm_i >> 1)) * 8 + lm_r) * LDQ + kk * 16 + (lm_i & 1) * 8);
-        mt::mma(s[nt], qk, kb[0], kb[1]);
-        mt::mma(s[nt + 1], qk, kb[2], kb[3]);
-      }
+      std::uint32_t qf[4];
+      if constexpr (!q_in_regs) load_a_fragment<LDQ>(qf, Qs, warp * 16, kk, lane);
+      mma_qk<NT, LDQ>(s, q_in_regs ? qa[q_in_regs ? kk : 0] : qf, ks, kk, lane);
     }
     const bool need_mask = explicit_mask || partial_rows || k0 < last_lo || k0 + kBK > first_hi || k0 + kBK > p.tk;
 #pragma unroll
@@ -621,7 +644,6 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const params p) {
 // the attention kernel's work).
 template <int D, class T>
 __global__ void __launch_bounds__(kThreads) column_sum_kernel(const params p) {
-  using mt = mma_type<T>;
   constexpr int kBK = key_tile<D>;  // shadows the default
   constexpr int LDQ = D + 8, NT = kBK / 8, KK = D / 16;
   SYSOUT_DYNAMIC_SHARED(smem_raw);
@@ -632,7 +654,6 @@ __global__ void __launch_bounds__(kThreads) column_sum_kernel(const params p) {
   const int h = blockIdx.x, g = h / p.group;
   const long long k0 = (long long)blockIdx.y * kBK;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, quad = lane % 4, rq = lane / 4;
-  const int lm_i = lane / 8, lm_r = lane % 8;
   const variant var = variant(p.var);
   const bool explicit_mask = p.mask != nullptr || p.madd != nullptr;
 
@@ -647,51 +668,23 @@ __global__ void __launch_bounds__(kThreads) column_sum_kernel(const params p) {
 
   const T* kg = static_cast<const T*>(p.k) + (long long)g * p.ks_h;
   const T* qg = static_cast<const T*>(p.q) + (long long)h * p.qs_h;
-  for (int idx = tid; idx < kBK * (D / 8); idx += kThreads) {
-    const int row = idx / (D / 8), ch = idx % (D / 8);
-    const bool ok = k0 + row < p.tk;
-    cp_async_16(Ks + row * LDQ + ch * 8, ok ? kg + (k0 + row) * p.ks_t + ch * 8 : kg, ok);
-  }
-  auto issue_q = [&](int u, int b) {
-    T* qs = Qbuf + b * kBQ * LDQ;
-    const long long r0 = (long long)u * kBQ;
-    for (int idx = tid; idx < kBQ * (D / 8); idx += kThreads) {
-      const int row = idx / (D / 8), ch = idx % (D / 8);
-      const bool ok = r0 + row < p.tq;
-      cp_async_16(qs + row * LDQ + ch * 8, ok ? qg + (r0 + row) * p.qs_t + ch * 8 : qg, ok);
-    }
-    cp_async_commit();
-  };
-
   float cs[NT][2];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) cs[nt][0] = cs[nt][1] = 0.f;
   float sc[NT][4];
-  if (u0 < u1) issue_q(u0, 0);  // the K tile's copies join this first group
-  else cp_async_commit();
-  for (int u = u0; u < u1; ++u) {
-    const int b = (u - u0) & 1;
-    if (u + 1 < u1) {
-      issue_q(u + 1, b ^ 1);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();
+  pipeline_tiles(u0, u1, [&](int u, int b) {
+    if (u == u0) copy_rows_async<D, kBK>(Ks, kg, p.ks_t, k0, p.tk, tid);  // the K tile joins the first group
+    copy_rows_async<D, kBQ>(Qbuf + b * kBQ * LDQ, qg, p.qs_t, (long long)u * kBQ, p.tq, tid);
+    cp_async_commit();
+  }, [&](int u, int b) {
     const T* qs = Qbuf + b * kBQ * LDQ;
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < KK; ++kk) {
-      std::uint32_t qa[4];  // A fragment: rows warp*16 + 0..15, columns kk*16 + 0..15
-      ldmatrix_x4(qa, qs + (warp * 16 + (lm_i & 1) * 8 + lm_r) * LDQ + kk * 16 + (lm_i >> 1) * 8);
-#pragma unroll
-      for (int nt = 0; nt < NT; nt += 2) {
-        std::uint32_t kb[4];
-        ldmatrix_x4(kb, Ks + ((nt + (lm_i >> 1)) * 8 + lm_r) * LDQ + kk * 16 + (lm_i & 1) * 8);
-        mt::mma(sc[nt], qa, kb[0], kb[1]);
-        mt::mma(sc[nt + 1], qa, kb[2], kb[3]);
-      }
+      std::uint32_t qa[4];
+      load_a_fragment<LDQ>(qa, qs, warp * 16, kk, lane);
+      mma_qk<NT, LDQ>(sc, qa, Ks, kk, lane);
     }
     const long long q0 = (long long)u * kBQ;
     const long long row_g[2] = {q0 + warp * 16 + rq, q0 + warp * 16 + rq + 8};
@@ -721,8 +714,7 @@ __global__ void __launch_bounds__(kThreads) column_sum_kernel(const params p) {
         else w = __expf(x - st[r].x) * st[r].y;
         cs[nt][e & 1] += w;
       }
-    __syncthreads();  // buffer b is refilled by the next iteration's issue
-  }
+  });
   // Sum over the 8 row groups of the warp, then over warps.
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt)

@@ -413,8 +413,6 @@ inline void mma_f16_m16n8k16(float (&c)[4], const std::uint32_t (&a)[4], std::ui
 }
 inline void ldmatrix_x4(std::uint32_t (&r)[4], const void* row) { detail::ldmatrix<4, false>(r, row); }
 inline void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* row) { detail::ldmatrix<4, true>(r, row); }
-inline void ldmatrix_x2(std::uint32_t (&r)[2], const void* row) { detail::ldmatrix<2, false>(r, row); }
-inline void ldmatrix_x2_trans(std::uint32_t (&r)[2], const void* row) { detail::ldmatrix<2, true>(r, row); }
 
 // cp.async.cg.shared.global 16 bytes; src-size 0 (valid == false) fills zeros.
 inline void cp_async_16(void* smem_dst, const void* gmem_src, bool valid) {
@@ -495,7 +493,6 @@ inline float atomicAdd(float* p, float v) {
 }
 inline float __expf(float x) { return std::exp(x); }
 inline float __fdividef(float a, float b) { return a / b; }
-inline float exp2f(float x) { return std::exp2(x); }
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline long long min(long long a, long long b) { return a < b ? a : b; }
