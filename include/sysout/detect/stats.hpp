@@ -18,9 +18,10 @@
 // sample; the median is then selected among the compacted values (f16/bf16:
 // by counting passes over the 16-bit patterns, simd::select_u16; f32: by
 // select_two). If the sample
-// bracket misses the median (probability ~0.3% per side by construction: the
-// bracket is +-3 standard deviations of the sample median's rank) the fast path
-// falls back to exact selection over a copy. Chunks holding NaN/Inf or values
+// bracket misses the median (~0.3% per side for independent values: the bracket
+// is +-3 standard deviations of the sample median's rank; more often where rows
+// differ in scale) one more pass brackets the side where the median lies, and
+// only if that misses too does the fast path select exactly over a copy. Chunks holding NaN/Inf or values
 // beyond fp16 range are processed by the scalar code, so special values are
 // counted exactly. The fast path keeps per-thread scratch buffers between calls
 // (thread_local; at most ~ the largest median bracket seen, a few % of the
@@ -494,23 +495,35 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
   double sum = 0;
   B mx = 0;
   static thread_local std::vector<T> scratch;
-  for_each_chunk<T>(x, scratch, [&](const T* p, std::size_t len, std::int64_t base) {
+  // Brackets one chunk with the kernel (its sum and max pattern in cs, cm);
+  // false, with nb and below as they were, when the chunk holds NaN / Inf /
+  // beyond fp16: the caller then redoes it value by value with bracket_exact.
+  auto bracket_fast = [&](const T* p, std::size_t len, float& cs, B& cm) {
     if (bracket.size() < nb + len + 256) bracket.resize(std::max(bracket.size() * 2, nb + len + 256));
-    float cs;
-    B cm;
     const std::size_t nb0 = nb;
     const std::int64_t below0 = below;
     nb += bracket_chunk<S>(p, len, lo_bits, hi_bits, bracket.data() + nb, below, cs, cm);
-    if (cm <= K::special_above) {
+    if (cm <= K::special_above) return true;
+    nb = nb0, below = below0;
+    return false;
+  };
+  auto bracket_exact = [&](float a) {  // a = |x|, not NaN
+    if (a < lo)
+      ++below;
+    else if (a <= hi)
+      bracket[nb++] = K::to_store(a);
+  };
+  for_each_chunk<T>(x, scratch, [&](const T* p, std::size_t len, std::int64_t base) {
+    float cs;
+    B cm;
+    if (bracket_fast(p, len, cs, cm)) {
       sum += double(cs);
       mx = std::max(mx, cm);
       if (K::value(cm) >= rare_thr)
         simd::scan_at_least<S>(p, len, rare_thr, [&](std::size_t i, float a) { on_rare(base + std::int64_t(i), a); });
       return;
     }
-    // NaN / Inf / beyond fp16 in this chunk: undo its results and redo it exactly.
-    nb = nb0;
-    below = below0;
+    // NaN / Inf / beyond fp16 in this chunk: exactly, value by value.
     for (std::size_t i = 0; i < len; ++i) {
       const float a = std::fabs(S::scalar(p[i]));
       if (std::isnan(a)) {
@@ -523,12 +536,8 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
         sum += double(a);
         if (a > f16_max) ++s.over_f16_count;
       }
-      const B b = K::pattern(a);
-      mx = std::max(mx, b);
-      if (a < lo)
-        ++below;
-      else if (a <= hi)
-        bracket[nb++] = K::to_store(a);
+      mx = std::max(mx, K::pattern(a));
+      bracket_exact(a);
       if (a >= rare_thr) on_rare(base + std::int64_t(i), a);
     }
   });
@@ -557,21 +566,12 @@ inline scan_result scan_fast(const tensor_view& x, const scan_request& rq) {
       lo_bits = K::pattern(lo), hi_bits = K::pattern(hi);
       nb = 0, below = 0;
       for_each_chunk<T>(x, scratch, [&](const T* p, std::size_t len, std::int64_t) {
-        if (bracket.size() < nb + len + 256) bracket.resize(std::max(bracket.size() * 2, nb + len + 256));
-        const std::size_t nb0 = nb;
-        const std::int64_t below0 = below;
         float cs;
         B cm;
-        nb += bracket_chunk<S>(p, len, lo_bits, hi_bits, bracket.data() + nb, below, cs, cm);
-        if (cm <= K::special_above) return;
-        nb = nb0, below = below0;  // NaN / Inf / beyond fp16: exactly, as in the first pass
+        if (bracket_fast(p, len, cs, cm)) return;
         for (std::size_t i = 0; i < len; ++i) {
           const float a = std::fabs(S::scalar(p[i]));
-          if (std::isnan(a)) continue;
-          if (a < lo)
-            ++below;
-          else if (a <= hi)
-            bracket[nb++] = K::to_store(a);
+          if (!std::isnan(a)) bracket_exact(a);
         }
       });
     }
