@@ -163,20 +163,26 @@ inline double rms(const tensor<float>& t) {
   return t.size() ? std::sqrt(s2 / double(t.size())) : 0.0;
 }
 
-// max |a - b| / (atol + rtol |b|) must be <= 1.
-inline void expect_close(const tensor<float>& got, const tensor<float>& want, double atol, double rtol,
-                         const std::string& what) {
-  REQUIRE(got.size() == want.size());
+// max |a - b| / bound(i, b) over the elements must be <= 1 (a non-finite a fails).
+template <class Bound>
+void expect_within(const tensor<float>& got, const tensor<float>& want, Bound&& bound, const std::string& what) {
   double worst = 0;
   std::int64_t at = -1;
   for (std::int64_t i = 0; i < got.size(); ++i) {
     const double a = got.data()[i], b = want.data()[i];
-    const double e = std::isfinite(a) ? std::abs(a - b) / (atol + rtol * std::abs(b)) : 1e30;
+    const double e = std::isfinite(a) ? std::abs(a - b) / bound(i, b) : 1e30;
     if (e > worst) worst = e, at = i;
   }
   INFO(what << ": worst element " << at << " got " << (at >= 0 ? got.data()[at] : 0.f) << " want "
             << (at >= 0 ? want.data()[at] : 0.f));
   CHECK(worst <= 1.0);
+}
+
+// max |a - b| / (atol + rtol |b|) must be <= 1.
+inline void expect_close(const tensor<float>& got, const tensor<float>& want, double atol, double rtol,
+                         const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  expect_within(got, want, [&](std::int64_t, double b) { return atol + rtol * std::abs(b); }, what);
 }
 
 }  // namespace sysout::attention::testing
